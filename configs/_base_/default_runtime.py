@@ -1,0 +1,17 @@
+# Runtime shared by every SCTNet config (MMSegmentation 1.x / MMEngine).
+default_scope = 'mmseg'
+# stock mmseg entry points (mim, mmseg's tools) load the plugin through this
+custom_imports = dict(imports=['mmseg_sctnet'], allow_failed_imports=False)
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+tta_model = dict(type='SegTTAModel')

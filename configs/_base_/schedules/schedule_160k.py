@@ -1,0 +1,38 @@
+# The official schedule (Cityscapes values; dataset bases override what the
+# official configs set differently for their dataset).
+# AdamW, heads lr x10, frozen teacher left out of the optimizer
+# (SCTNetOptimWrapperConstructor), poly decay (power 1) over 160k iterations
+# with a 1500-iteration linear warm-up from 1e-6: both schedulers run from
+# iteration 0 and multiply, as mmcv-0.x's "poly + linear warmup" did.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    constructor='SCTNetOptimWrapperConstructor',
+    optimizer=dict(
+        type='AdamW', lr=4e-4, betas=(0.9, 0.999), weight_decay=0.0125),
+    paramwise_cfg=dict(custom_keys=dict(head=dict(lr_mult=10.0))),
+    clip_grad=None)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
+        end=1500),
+    dict(
+        type='PolyLR',
+        eta_min=1e-6,
+        power=1.0,
+        begin=0,
+        end=160000,
+        by_epoch=False),
+]
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=160000, val_interval=2000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=5,
+        save_best='mIoU', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))

@@ -1,0 +1,8 @@
+_base_ = [
+    '../../_base_/models/sctnet-b.py', '../../_base_/datasets/cityscapes_seg100.py',
+    '../../_base_/default_runtime.py'
+]
+model = dict(
+    decode_head=dict(num_classes=19),
+    siam_head=dict(teacher_checkpoint='pretrained/Teacher_SegFormer_B3_city.pth'))
+randomness = dict(seed=1209821543)  # the official config's seed

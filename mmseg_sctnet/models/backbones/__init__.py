@@ -1,0 +1,3 @@
+from .sctnet import SCTNet
+
+__all__ = ['SCTNet']

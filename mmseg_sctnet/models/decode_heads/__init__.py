@@ -1,0 +1,6 @@
+from .sct_head import AuxSCTHead, SCTHead
+
+__all__ = ['SCTHead', 'AuxSCTHead']
+from .vit_guidance_head import VitGuidanceHead, match_channel_statistics  # noqa: E402
+
+__all__ += ['VitGuidanceHead', 'match_channel_statistics']

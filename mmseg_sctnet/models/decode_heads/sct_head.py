@@ -1,0 +1,55 @@
+"""SCTHead: the light decode head of SCTNet (and its auxiliary twin)."""
+import torch.nn as nn
+from mmcv.cnn import build_norm_layer
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..layers import init_sctnet_weights
+from ..utils import resolve_norm_cfg
+
+
+@MODELS.register_module()
+class SCTHead(BaseDecodeHead):
+    """BN -> ReLU -> 3x3 conv -> BN -> ReLU -> [dropout] -> 1x1 classifier.
+
+    Input ``inputs[in_index]`` of shape ``[N, in_channels, h, w]`` (``x_out``
+    at 1/8 for the decode head); output logits ``[N, num_classes, h, w]`` at
+    the same stride (mmseg upsamples them to the image size). Official
+    parameter names ``bn1``, ``conv1``, ``bn2``, ``conv_seg``.
+
+    Args:
+        norm_cfg (dict, optional): normalisation; plain BN when None.
+        **kwargs: :class:`BaseDecodeHead` arguments (``in_channels``,
+            ``channels``, ``num_classes``, ``in_index``, ``dropout_ratio``
+            (0 in the official configs), ``loss_decode``, ...).
+    """
+
+    def __init__(self, norm_cfg=None, **kwargs):
+        super().__init__(norm_cfg=resolve_norm_cfg(norm_cfg), **kwargs)
+        self.bn1 = build_norm_layer(self.norm_cfg, self.in_channels)[1]
+        self.conv1 = nn.Conv2d(
+            self.in_channels, self.channels, kernel_size=3, padding=1)
+        self.bn2 = build_norm_layer(self.norm_cfg, self.channels)[1]
+        self.relu = nn.ReLU()
+
+    def init_weights(self) -> None:
+        """Kaiming for the 3x3 conv, N(0, 0.01) for the classifier."""
+        init_sctnet_weights(self)
+        nn.init.normal_(self.conv_seg.weight, std=0.01)
+        nn.init.zeros_(self.conv_seg.bias)
+        self._is_init = True
+
+    def forward(self, inputs) -> Tensor:
+        x = self._transform_inputs(inputs)
+        x = self.conv1(self.relu(self.bn1(x)))
+        return self.cls_seg(self.relu(self.bn2(x)))
+
+
+@MODELS.register_module(name=['AU_SCTHead', 'AuxSCTHead'])
+class AuxSCTHead(SCTHead):
+    """Training-only auxiliary head on the stage-2 feature (``in_index=1``).
+
+    Same structure as :class:`SCTHead`; registered under the official name
+    ``AU_SCTHead``. CE weight 0.4 in the configs.
+    """

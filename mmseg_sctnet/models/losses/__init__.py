@@ -1,0 +1,3 @@
+from .alignment_loss import AlignmentLoss, channel_wise_divergence
+
+__all__ = ['AlignmentLoss', 'channel_wise_divergence']

@@ -1,0 +1,3 @@
+from .encoder_decoder_distill import EncoderDecoderDistill
+
+__all__ = ['EncoderDecoderDistill']

@@ -1,0 +1,165 @@
+"""Segmentor that trains SCTNet with SIAM and deploys the CNN alone."""
+import copy
+from typing import List, Optional
+
+from mmengine.logging import print_log
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.registry import MODELS
+from mmseg.utils import add_prefix
+from torch import Tensor
+
+from ..decode_heads.vit_guidance_head import VitGuidanceHead
+
+
+def _is_guidance_cfg(cfg) -> bool:
+    if not isinstance(cfg, dict):
+        return False
+    t = cfg.get('type')
+    cls = MODELS.get(t) if isinstance(t, str) else t
+    return isinstance(cls, type) and issubclass(cls, VitGuidanceHead)
+
+
+@MODELS.register_module(name=['EncoderDecoderDistill',
+                              'EncoderDecoder_Distill'])
+class EncoderDecoderDistill(EncoderDecoder):
+    """Encoder-decoder with a training-only SegFormer teacher (SIAM).
+
+    The auxiliary heads are kept in a list, ``siam_head`` (the
+    :class:`VitGuidanceHead`) last, so that the parameter names are the
+    official ones: ``auxiliary_head.0.*`` (AU_SCTHead) and
+    ``auxiliary_head.1.*`` (projections and teacher). An official-style
+    ``auxiliary_head=[AU_SCTHead, VitGuidanceHead]`` list works as well.
+    Auxiliary heads and the teacher head without ``num_classes`` take the
+    decode head's.
+
+    * :meth:`loss` runs the backbone once and feeds its outputs to the decode
+      head (CE), the auxiliary head (CE) and, with SIAM, the guidance head
+      together with the input image; the alignment terms appear as
+      ``siam.loss_sdha_logits``, ``siam.loss_sdha_feat``,
+      ``siam.loss_bfa_stage4`` and ``siam.loss_bfa_stage3``.
+    * :meth:`predict`, ``_forward`` (``mode='tensor'``) and export use the
+      backbone and the decode head only; the teacher is never run there.
+
+    The guidance head is not built at all when ``use_siam=False`` (plain
+    student training, the ablation) or when ``train_cfg`` is None (what
+    ``mmseg.apis.init_model`` and ``tools/test.py`` do): inference needs no
+    teacher file, and teacher tensors found in a checkpoint are skipped.
+
+    Args:
+        siam_head (dict, optional): the :class:`VitGuidanceHead` config.
+        use_siam (bool): build and train with the guidance head. Default True.
+        Other arguments as :class:`mmseg.models.EncoderDecoder`.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 decode_head: dict,
+                 neck: Optional[dict] = None,
+                 auxiliary_head=None,
+                 siam_head: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Optional[dict] = None,
+                 use_siam: bool = True):
+        self.use_siam = bool(use_siam) and train_cfg is not None
+        num_classes = decode_head.get('num_classes')
+        heads = []
+        if auxiliary_head is not None:
+            heads = list(auxiliary_head) if isinstance(
+                auxiliary_head, (list, tuple)) else [auxiliary_head]
+        if siam_head is not None:
+            heads.append(siam_head)
+        heads = [copy.deepcopy(h) for h in heads]
+        # heads after the last non-guidance head may be skipped; a guidance
+        # head in the middle would shift the official indices
+        self._skipped_heads: List[int] = []
+        kept = []
+        for idx, cfg in enumerate(heads):
+            if _is_guidance_cfg(cfg):
+                cfg.setdefault('teacher_head', {})
+                cfg['teacher_head'].setdefault('num_classes', num_classes)
+                if not self.use_siam:
+                    self._skipped_heads.append(idx)
+                    continue
+            else:
+                cfg.setdefault('num_classes', num_classes)
+            if self._skipped_heads:
+                raise ValueError('the VitGuidanceHead must come last among '
+                                 'the auxiliary heads (official layout)')
+            kept.append(cfg)
+        super().__init__(
+            backbone=backbone,
+            decode_head=decode_head,
+            neck=neck,
+            auxiliary_head=kept or None,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            pretrained=pretrained,
+            init_cfg=init_cfg)
+        self._register_load_state_dict_pre_hook(self._check_checkpoint_keys)
+
+    # ------------------------------------------------------------------
+    @property
+    def guidance_heads(self) -> List[VitGuidanceHead]:
+        if not self.with_auxiliary_head:
+            return []
+        return [
+            h for h in self.auxiliary_head if isinstance(h, VitGuidanceHead)
+        ]
+
+    def _check_checkpoint_keys(self, state_dict, prefix, *args, **kwargs):
+        """Load-time checks on a checkpoint's keys.
+
+        * Tensors of guidance heads that were not built (inference,
+          ``use_siam=False``) are dropped with one log line.
+        * A classifier trained for another number of classes stops loading
+          with a message naming both numbers and the fix.
+        """
+        dropped = []
+        for idx in self._skipped_heads:
+            p = f'{prefix}auxiliary_head.{idx}.'
+            for k in [k for k in state_dict if k.startswith(p)]:
+                dropped.append(state_dict.pop(k))
+        if dropped:
+            print_log(
+                f'Skipped {len(dropped)} training-only tensors (teacher and '
+                'SIAM projections) of the checkpoint: the guidance head is not '
+                'built for inference or with use_siam=False.',
+                logger='current')
+        key = f'{prefix}decode_head.conv_seg.weight'
+        if key in state_dict:
+            n_ckpt = state_dict[key].shape[0]
+            n_cfg = self.decode_head.conv_seg.weight.shape[0]
+            if n_ckpt != n_cfg:
+                raise ValueError(
+                    f'The checkpoint\'s classifier predicts {n_ckpt} classes '
+                    f'but the config builds {n_cfg} (num_classes of '
+                    'decode_head/auxiliary_head). Use the config that matches '
+                    f'the checkpoint (num_classes={n_ckpt}); to fine-tune on a '
+                    'dataset with other classes, start from its backbone '
+                    'only: --cfg-options load_from=None '
+                    'model.backbone.init_cfg.type=Pretrained '
+                    'model.backbone.init_cfg.checkpoint=<this checkpoint>.')
+
+    # ------------------------------------------------------------------
+    def loss(self, inputs: Tensor, data_samples) -> dict:
+        """CE of the decode/auxiliary heads plus the SIAM terms.
+
+        Args:
+            inputs: normalised images ``[N, 3, H, W]``.
+            data_samples: ``SegDataSample`` list with ``gt_sem_seg``.
+        """
+        x = self.extract_feat(inputs)
+        losses = dict()
+        losses.update(self._decode_head_forward_train(x, data_samples))
+        if self.with_auxiliary_head:
+            for idx, head in enumerate(self.auxiliary_head):
+                if isinstance(head, VitGuidanceHead):
+                    losses.update(add_prefix(head.loss(x, inputs), 'siam'))
+                else:
+                    loss_aux = head.loss(x, data_samples, self.train_cfg)
+                    losses.update(add_prefix(loss_aux, f'aux_{idx}'))
+        return losses

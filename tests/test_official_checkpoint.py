@@ -1,0 +1,68 @@
+"""Official release checkpoints load unchanged and compute the same logits."""
+import pytest
+import torch
+from conftest import CITY_CONFIG, randomize_state
+from reference_sctnet import sctnet_logits
+
+from mmseg.apis import init_model
+
+
+def _rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize('size', ['S', 'B'])
+def test_init_model_loads_official_checkpoint(size, request):
+    path, state = request.getfixturevalue(f'official_ckpt_{size.lower()}')
+    model = init_model(CITY_CONFIG[size], path, device='cpu')
+    own = model.state_dict()
+    student = [
+        k for k in state
+        if k.startswith(('backbone.', 'decode_head.', 'auxiliary_head.0.'))
+    ]
+    missing = [k for k in own if k not in state]
+    assert missing == []  # every tensor of the inference model comes from it
+    assert all(torch.equal(own[k], state[k]) for k in student)
+    # inference model: no teacher, no SIAM projections
+    assert not any('auxiliary_head.1' in k for k in own)
+    assert model.dataset_meta['classes'][0] == 'road'
+
+
+@pytest.mark.parametrize('size', ['S', 'B'])
+@pytest.mark.parametrize('hw', [(512, 1024), (200, 328)])
+def test_logits_equal_reference_implementation(size, hw, request):
+    path, state = request.getfixturevalue(f'official_ckpt_{size.lower()}')
+    model = init_model(CITY_CONFIG[size], path, device='cpu')
+    torch.manual_seed(3)
+    img = torch.randn(1, 3, *hw)
+    with torch.no_grad():
+        ours = model(img, mode='tensor')
+    ref = sctnet_logits(state, img)
+    assert ours.shape == ref.shape == (1, 19, -(-hw[0] // 8), -(-hw[1] // 8))
+    # the logits vary over the image (not a constant dominated by biases)
+    assert ref.std() > 0.05 * ref.abs().max()
+    assert _rel_err(ours, ref) < 1e-4
+
+
+def test_reference_detects_a_wrong_weight(official_ckpt_s):
+    """The parity check is sensitive: one scaled conv changes the logits."""
+    path, state = official_ckpt_s
+    model = init_model(CITY_CONFIG['S'], path, device='cpu')
+    img = torch.randn(1, 3, 64, 128)
+    bad = dict(state)
+    key = 'backbone.layer3_2.mlp_l.conv2.weight'
+    bad[key] = state[key] * 1.5
+    with torch.no_grad():
+        ours = model(img, mode='tensor')
+    assert _rel_err(ours, sctnet_logits(bad, img)) > 1e-3
+
+
+def test_predict_upsamples_to_input_size(official_ckpt_s):
+    from mmseg.apis import inference_model
+    import numpy as np
+    path, _ = official_ckpt_s
+    model = init_model(CITY_CONFIG['S'], path, device='cpu')
+    img = (np.random.RandomState(0).rand(120, 250, 3) * 255).astype('uint8')
+    result = inference_model(model, img)
+    assert result.pred_sem_seg.data.shape == (1, 120, 250)
+    assert int(result.pred_sem_seg.data.max()) < 19
