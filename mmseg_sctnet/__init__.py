@@ -9,7 +9,7 @@ from . import compat
 
 compat.apply()
 
-from . import engine, models  # noqa: E402,F401
+from . import datasets, engine, models  # noqa: E402,F401
 from .version import __version__  # noqa: E402,F401
 
-__all__ = ['compat', 'engine', 'models', '__version__']
+__all__ = ['compat', 'datasets', 'engine', 'models', '__version__']

@@ -1,4 +1,4 @@
-"""Training-engine pieces: the optimizer constructor that leaves the teacher out."""
+"""Optimizer constructor that leaves the frozen teacher out."""
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor

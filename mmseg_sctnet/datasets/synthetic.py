@@ -1,0 +1,278 @@
+"""Procedural street scenes written in the real dataset layouts.
+
+No dataset can be downloaded on CI machines, so the demo and the tests
+generate small datasets that the *real* MMSegmentation dataset classes and
+pipelines read: Cityscapes (``leftImg8bit``/``gtFine`` with
+``*_gtFine_labelTrainIds.png``), ADE20K (``images``/``annotations``, 0 =
+"other"), COCO-Stuff-10K (``images``/``annotations`` with
+``*_labelTrainIds.png``, 0 = unlabeled) and a plain custom folder layout.
+
+A scene has sky, buildings, road, sidewalk, vegetation, poles, cars and
+people, each class with its own colour family and texture, random geometry,
+a fixed seed per image, and a thin band of ignored pixels (255) on object
+borders as in real annotations. Everything is deterministic given ``seed``.
+"""
+import os
+import os.path as osp
+from typing import Dict, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+# Street classes drawn by render_scene, with their Cityscapes trainIds.
+CLASSES_STREET = ('road', 'sidewalk', 'building', 'pole', 'vegetation', 'sky',
+                  'person', 'car')
+CITYSCAPES_TRAIN_ID = dict(
+    road=0,
+    sidewalk=1,
+    building=2,
+    pole=5,
+    vegetation=8,
+    sky=10,
+    person=11,
+    car=13)
+# ADE20K label values (1-based; 0 = other) of the same classes.
+ADE20K_ID = dict(
+    road=7,
+    sidewalk=12,
+    building=2,
+    pole=94,
+    vegetation=5,
+    sky=3,
+    person=13,
+    car=21)
+# COCO-Stuff-10K labelTrainIds (0 = unlabeled, class k of the 171 is k+1).
+COCO_STUFF_ID = dict(
+    road=149,
+    sidewalk=140,
+    building=96,
+    pole=1 + 114,
+    vegetation=169,
+    sky=157,
+    person=1,
+    car=3)
+
+_COLOURS = dict(
+    road=(90, 90, 95),
+    sidewalk=(170, 150, 160),
+    building=(120, 80, 60),
+    pole=(200, 200, 60),
+    vegetation=(40, 140, 40),
+    sky=(210, 170, 110),  # BGR: light blue
+    person=(60, 30, 200),
+    car=(160, 40, 30))
+_LOCAL = {name: i for i, name in enumerate(CLASSES_STREET)}
+
+
+def _texture(rng, h, w, colour, amp):
+    noise = rng.normal(0, amp, (h // 4 + 1, w // 4 + 1, 3))
+    noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(np.asarray(colour, np.float32) + noise, 0, 255)
+
+
+def render_scene(seed: int, size: Tuple[int, int] = (128, 256),
+                 ignore_border: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+    """One procedural street scene.
+
+    Args:
+        seed: random seed of this image.
+        size: ``(H, W)``.
+        ignore_border: width in pixels of the 255 band drawn on object
+            borders (0 disables it).
+
+    Returns:
+        ``(image, label)``: BGR uint8 ``[H, W, 3]`` and uint8 ``[H, W]`` with
+        values ``0..7`` (index into :data:`CLASSES_STREET`) or 255.
+    """
+    rng = np.random.RandomState(seed)
+    h, w = size
+    label = np.zeros((h, w), np.uint8)
+    horizon = int(h * rng.uniform(0.35, 0.55))
+    label[:horizon] = _LOCAL['sky']
+    label[horizon:] = _LOCAL['road']
+    # sidewalks: wedges from the horizon to the bottom corners
+    vp = int(w * rng.uniform(0.35, 0.65))
+    for side in (0, 1):
+        xb = 0 if side == 0 else w - 1
+        xw = int(w * rng.uniform(0.15, 0.3))
+        pts = np.array([[vp, horizon], [xb, horizon],
+                        [xb, h - 1], [xb + (xw if side == 0 else -xw), h - 1]])
+        cv2.fillPoly(label, [pts.astype(np.int32)], int(_LOCAL['sidewalk']))
+    # buildings along the horizon
+    x = 0
+    while x < w:
+        bw = int(w * rng.uniform(0.08, 0.22))
+        top = int(horizon * rng.uniform(0.05, 0.7))
+        if rng.rand() < 0.8:
+            label[top:horizon + 2, x:x + bw] = _LOCAL['building']
+        x += bw
+    # trees: trunks hidden, round crowns
+    for _ in range(rng.randint(1, 4)):
+        cx, cy = rng.randint(0, w), int(horizon * rng.uniform(0.4, 1.0))
+        r = int(h * rng.uniform(0.06, 0.14))
+        cv2.circle(label, (cx, cy), r, int(_LOCAL['vegetation']), -1)
+    # poles
+    for _ in range(rng.randint(1, 4)):
+        px = rng.randint(0, w)
+        pw = max(2, int(w * 0.01))
+        label[int(horizon * rng.uniform(0.2, 0.6)):int(h * rng.uniform(
+            0.65, 0.9)), px:px + pw] = _LOCAL['pole']
+    # cars on the road, people on the sidewalks, farther = smaller
+    for _ in range(rng.randint(1, 4)):
+        cy = int(rng.uniform(horizon + 0.1 * h, h * 0.95))
+        s = (cy - horizon) / max(1, h - horizon)
+        cw, ch = int(w * 0.25 * s + 6), int(h * 0.18 * s + 4)
+        cx = rng.randint(0, max(1, w - cw))
+        label[cy - ch:cy, cx:cx + cw] = _LOCAL['car']
+    for _ in range(rng.randint(1, 5)):
+        cy = int(rng.uniform(horizon + 0.05 * h, h * 0.98))
+        s = (cy - horizon) / max(1, h - horizon)
+        pw, ph = int(w * 0.03 * s + 2), int(h * 0.3 * s + 5)
+        cx = rng.randint(0, max(1, w - pw))
+        cv2.ellipse(label, (cx, cy - ph // 2), (max(1, pw), max(2, ph // 2)),
+                    0, 0, 360, int(_LOCAL['person']), -1)
+
+    img = np.zeros((h, w, 3), np.float32)
+    for name, cid in _LOCAL.items():
+        mask = label == cid
+        if mask.any():
+            amp = 6 if name in ('sky', 'road') else 14
+            img[mask] = _texture(rng, h, w, _COLOURS[name], amp)[mask]
+    gain = rng.uniform(0.75, 1.25)  # global illumination
+    img = np.clip(img * gain + rng.normal(0, 3, img.shape), 0, 255)
+    if ignore_border > 0:
+        edges = cv2.morphologyEx(label, cv2.MORPH_GRADIENT,
+                                 np.ones((2 * ignore_border + 1, ) * 2,
+                                         np.uint8)) > 0
+        label = label.copy()
+        label[edges] = 255
+    return img.astype(np.uint8), label
+
+
+def _remap(label: np.ndarray, table: Dict[str, int], void: int) -> np.ndarray:
+    out = np.full(label.shape, void, np.uint8)
+    for name, cid in _LOCAL.items():
+        out[label == cid] = table[name]
+    return out
+
+
+def _write_split(n, seed, size, write):
+    for i in range(n):
+        img, label = render_scene(seed * 100003 + i, size)
+        write(i, img, label)
+
+
+def _imwrite(path, arr):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    if not cv2.imwrite(path, arr):
+        raise IOError(f'could not write {path}')
+
+
+def make_cityscapes(root: str,
+                    n_train: int = 8,
+                    n_val: int = 4,
+                    size: Tuple[int, int] = (128, 256),
+                    seed: int = 0,
+                    cities: Sequence[str] = ('aachen', 'bremen')) -> str:
+    """Cityscapes layout with ``*_gtFine_labelTrainIds.png`` (255 = void).
+
+    ``root/leftImg8bit/{train,val}/<city>/<city>_000000_0000NN_leftImg8bit.png``
+    and the matching ``gtFine`` files (``labelTrainIds`` and ``labelIds``).
+    """
+    # trainId -> Cityscapes labelId, for the labelIds files real data has
+    train_to_id = {0: 7, 1: 8, 2: 11, 5: 17, 8: 21, 10: 23, 11: 24, 13: 26}
+    for split, n, s in (('train', n_train, seed), ('val', n_val, seed + 1)):
+
+        def write(i, img, label, split=split):
+            city = cities[i % len(cities)]
+            stem = f'{city}_{i // len(cities):06d}_{i:06d}'
+            _imwrite(
+                osp.join(root, 'leftImg8bit', split, city,
+                         f'{stem}_leftImg8bit.png'), img)
+            train_ids = _remap(label, CITYSCAPES_TRAIN_ID, 255)
+            _imwrite(
+                osp.join(root, 'gtFine', split, city,
+                         f'{stem}_gtFine_labelTrainIds.png'), train_ids)
+            ids = np.zeros_like(train_ids)
+            for t, lid in train_to_id.items():
+                ids[train_ids == t] = lid
+            _imwrite(
+                osp.join(root, 'gtFine', split, city,
+                         f'{stem}_gtFine_labelIds.png'), ids)
+
+        _write_split(n, s, size, write)
+    return root
+
+
+def make_ade20k(root: str,
+                n_train: int = 8,
+                n_val: int = 4,
+                size: Tuple[int, int] = (128, 128),
+                seed: int = 0) -> str:
+    """ADE20K layout: ``images/{training,validation}/*.jpg`` and
+    ``annotations/.../*.png`` with values 1..150 and 0 = other."""
+    for split, n, s in (('training', n_train, seed), ('validation', n_val,
+                                                      seed + 1)):
+
+        def write(i, img, label, split=split):
+            stem = f'ADE_{"train" if split == "training" else "val"}_{i:08d}'
+            _imwrite(osp.join(root, 'images', split, stem + '.jpg'), img)
+            _imwrite(
+                osp.join(root, 'annotations', split, stem + '.png'),
+                _remap(label, ADE20K_ID, 0))
+
+        _write_split(n, s, size, write)
+    return root
+
+
+def make_coco_stuff10k(root: str,
+                       n_train: int = 8,
+                       n_val: int = 4,
+                       size: Tuple[int, int] = (128, 128),
+                       seed: int = 0) -> str:
+    """COCO-Stuff-10K layout after MMSegmentation's conversion:
+    ``images/{train2014,test2014}/*.jpg`` and
+    ``annotations/.../*_labelTrainIds.png`` (0 = unlabeled, 1..171)."""
+    for split, n, s in (('train2014', n_train, seed), ('test2014', n_val,
+                                                       seed + 1)):
+
+        def write(i, img, label, split=split):
+            stem = f'COCO_{split}_{i:012d}'
+            _imwrite(osp.join(root, 'images', split, stem + '.jpg'), img)
+            _imwrite(
+                osp.join(root, 'annotations', split,
+                         stem + '_labelTrainIds.png'),
+                _remap(label, COCO_STUFF_ID, 0))
+
+        _write_split(n, s, size, write)
+    return root
+
+
+def make_custom(root: str,
+                classes: Sequence[str] = CLASSES_STREET,
+                n_train: int = 8,
+                n_val: int = 4,
+                size: Tuple[int, int] = (128, 192),
+                seed: int = 0,
+                img_suffix: str = '.jpg',
+                seg_map_suffix: str = '.png') -> str:
+    """Plain folder layout: ``img_dir/{train,val}/*`` + ``ann_dir/...``.
+
+    Label values are indices into ``classes`` (which must name the street
+    classes drawn, in any order), 255 = ignore.
+    """
+    missing = set(CLASSES_STREET) - set(classes)
+    if missing:
+        raise ValueError(f'classes must include {sorted(missing)}')
+    table = {name: list(classes).index(name) for name in CLASSES_STREET}
+    for split, n, s in (('train', n_train, seed), ('val', n_val, seed + 1)):
+
+        def write(i, img, label, split=split):
+            stem = f'{split}_{i:05d}'
+            _imwrite(osp.join(root, 'img_dir', split, stem + img_suffix), img)
+            _imwrite(
+                osp.join(root, 'ann_dir', split, stem + seg_map_suffix),
+                _remap(label, table, 255))
+
+        _write_split(n, s, size, write)
+    return root
