@@ -64,11 +64,17 @@ def randomize_state(state, seed=0):
 
 
 def build_cfg_model(config, train=True, **overrides):
-    """Build the segmentor of ``config`` (teacher built when ``train``)."""
+    """Build the segmentor of ``config`` (teacher built when ``train``).
+
+    No pretrained backbone and no teacher file unless ``overrides`` set one
+    (e.g. ``{'model.siam_head.teacher_checkpoint': path}``).
+    """
     from mmengine.config import Config
     from mmseg.registry import MODELS
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
+    if 'siam_head' in cfg.model:
+        cfg.model.siam_head.teacher_checkpoint = None
     if not train:
         cfg.model.train_cfg = None
     cfg.merge_from_dict(overrides)

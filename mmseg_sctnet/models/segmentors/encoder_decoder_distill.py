@@ -3,6 +3,7 @@ import copy
 from typing import List, Optional
 
 from mmengine.logging import print_log
+from mmengine.model import ModuleList
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
@@ -100,6 +101,21 @@ class EncoderDecoderDistill(EncoderDecoder):
             pretrained=pretrained,
             init_cfg=init_cfg)
         self._register_load_state_dict_pre_hook(self._check_checkpoint_keys)
+
+    def _init_auxiliary_head(self, auxiliary_head) -> None:
+        """Build the auxiliary heads into an MMEngine ``ModuleList``.
+
+        MMSegmentation uses a plain ``nn.ModuleList``, which MMEngine's
+        ``init_weights`` does not descend into: the heads' own
+        ``init_weights`` (the teacher checkpoint loading among them) would
+        silently never run.
+        """
+        if auxiliary_head is None:
+            return
+        if not isinstance(auxiliary_head, (list, tuple)):
+            auxiliary_head = [auxiliary_head]
+        self.auxiliary_head = ModuleList(
+            [MODELS.build(cfg) for cfg in auxiliary_head])
 
     # ------------------------------------------------------------------
     @property
