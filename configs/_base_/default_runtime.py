@@ -15,3 +15,12 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
+# Reliability (docs/reliability.md): check a sample of the data before the
+# first iteration (dataset_check = dict(allow_warnings=True, num_samples=N,
+# enable=False) adjusts it), stop on a NaN/inf loss before a broken
+# checkpoint is written, and store RNG states so --resume is exact.
+custom_hooks = [
+    dict(type='DatasetCheckHook', priority='VERY_HIGH'),
+    dict(type='NonFiniteLossHook', priority='ABOVE_NORMAL'),
+    dict(type='ExactResumeHook', priority='VERY_LOW'),
+]

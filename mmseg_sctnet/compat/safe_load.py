@@ -26,17 +26,16 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from .checksum import file_sha256, name_hash_mismatch
+from .errors import CheckpointNotFoundError, UnsafeCheckpointError
+
 __all__ = [
     'UnsafeCheckpointError', 'register_safe_globals', 'safe_torch_load',
-    'SAFE_GLOBAL_NAMES'
+    'SAFE_GLOBAL_NAMES', 'checkpoint_not_found'
 ]
 
 SAFE_GLOBAL_NAMES = []  # filled by register_safe_globals, for docs/tests
 _REGISTERED = False
-
-
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint references objects outside the allow-list."""
 
 
 def _history_buffer_getattr(obj, name, *default):
@@ -97,38 +96,85 @@ def register_safe_globals() -> None:
     _REGISTERED = True
 
 
+def _refusal_reason(err: Exception) -> str:
+    """The line of torch's message that names the refused object."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for ln in lines:
+        if 'GLOBAL' in ln or 'Unsupported' in ln or 'only HistoryBuffer' in ln:
+            return ln
+    return lines[-1] if lines else type(err).__name__
+
+
 def _explain(filename: str, err: Exception) -> UnsafeCheckpointError:
     return UnsafeCheckpointError(
-        f'Refused to load checkpoint {filename!r}: it contains Python objects '
-        'outside the allow-list of tensors, containers, numbers, strings, '
-        f'numpy values and MMEngine logging buffers ({err}). Loading it would '
-        'let the file run code on this machine, so nothing in it was executed. '
-        'If you produced this file yourself and trust it, load it once in a '
-        'separate Python session with torch.load(path, weights_only=False), '
-        "keep only the weights (torch.save({'state_dict': ckpt['state_dict']}, "
-        "new_path)) and use the new file; tools/publish_model.py does this for "
-        'checkpoints that load here. Otherwise ask its author for a clean '
-        'checkpoint.')
+        f'Refused to load checkpoint {filename}: it asks to run Python code '
+        f'while loading ({_refusal_reason(err)}). A checkpoint only needs '
+        'tensors, containers, numbers, strings, numpy values and MMEngine '
+        'logging buffers; anything else (a pickled function or class) can '
+        'run arbitrary code on this machine, so loading was stopped: '
+        'nothing in it was executed. What to do: get the checkpoint '
+        'from its official source (README model zoo) or ask its author for '
+        'a weights-only file (tools/publish_model.py writes one). Only if you '
+        'made this file yourself and trust it: in a separate Python session '
+        'run ckpt = torch.load(path, weights_only=False) and '
+        "torch.save({'state_dict': ckpt['state_dict']}, new_path), then use "
+        'new_path.')
+
+
+def checkpoint_not_found(filename: str,
+                         what: str = 'Checkpoint file') -> CheckpointNotFoundError:
+    """The error for a checkpoint path that does not exist."""
+    return CheckpointNotFoundError(
+        f'{what} not found: {filename!s} (resolved to '
+        f'{osp.abspath(osp.expanduser(str(filename)))}, current directory '
+        f'{os.getcwd()}). Check the path; relative paths are resolved from '
+        'the current directory. Official checkpoints are listed in the '
+        'README model zoo; your own are in work_dirs/<config>/iter_*.pth.')
+
+
+def _log_checksum(path: str, log: bool) -> None:
+    from mmengine.logging import print_log
+    digest = file_sha256(path)
+    if log:
+        size = os.path.getsize(path) / 2**20
+        print_log(
+            f'Loading checkpoint {path} ({size:.1f} MiB, sha256 {digest})',
+            logger='current')
+    warning = name_hash_mismatch(path, digest)
+    if warning:
+        print_log(warning, logger='current', level=30)
 
 
 def safe_torch_load(filename: Any,
-                    map_location: Optional[Any] = 'cpu') -> Any:
+                    map_location: Optional[Any] = 'cpu',
+                    log_checksum: bool = True) -> Any:
     """``torch.load(filename, weights_only=True)`` with readable errors.
+
+    For a path, the file's SHA-256 is logged (cached by path, size and
+    mtime) and compared with a ``-<sha8>.pth`` suffix of its name.
 
     Args:
         filename: a path or a file-like object.
         map_location: as in :func:`torch.load`.
+        log_checksum: log the SHA-256 of a path (a mismatch with the name is
+            reported either way).
 
     Raises:
-        FileNotFoundError: the path does not exist (the message names it).
+        CheckpointNotFoundError: the path does not exist (a
+            ``FileNotFoundError``; the message names it).
         UnsafeCheckpointError: the file needs objects outside the allow-list.
     """
     register_safe_globals()
     name = filename if isinstance(filename, (str, os.PathLike)) else getattr(
         filename, 'name', '<stream>')
-    if isinstance(filename, (str, os.PathLike)) and not osp.isfile(filename):
-        raise FileNotFoundError(f'Checkpoint file not found: {filename!s}')
+    if isinstance(filename, (str, os.PathLike)):
+        filename = osp.expanduser(os.fspath(filename))
+        if not osp.isfile(filename):
+            raise checkpoint_not_found(filename)
+        _log_checksum(filename, log_checksum)
     try:
+        # weights_only=True is explicit, so no environment variable
+        # (TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD) can turn the protection off
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

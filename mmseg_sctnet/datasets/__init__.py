@@ -1,8 +1,11 @@
-"""Dataset helpers: procedural data in the real on-disk layouts."""
+"""Dataset helpers: procedural data in the real on-disk layouts and a
+checker for the data mistakes that make training fail silently."""
+from .checker import DatasetReport, check_config, check_dataset
 from .synthetic import (CLASSES_STREET, make_ade20k, make_cityscapes,
                         make_coco_stuff10k, make_custom, render_scene)
 
 __all__ = [
     'CLASSES_STREET', 'make_ade20k', 'make_cityscapes', 'make_coco_stuff10k',
-    'make_custom', 'render_scene'
+    'make_custom', 'render_scene', 'DatasetReport', 'check_config',
+    'check_dataset'
 ]

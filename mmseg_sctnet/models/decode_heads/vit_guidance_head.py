@@ -73,6 +73,39 @@ def extract_teacher_state_dict(state: Dict[str, Tensor]) -> 'OrderedDict':
     return out
 
 
+_MIT_NAMES = {
+    (32, (2, 2, 2, 2)): 'MiT-B0',
+    (64, (2, 2, 2, 2)): 'MiT-B1',
+    (64, (3, 4, 6, 3)): 'MiT-B2',
+    (64, (3, 4, 18, 3)): 'MiT-B3',
+    (64, (3, 8, 27, 3)): 'MiT-B4',
+    (64, (3, 6, 40, 3)): 'MiT-B5',
+}
+
+
+def _describe_mit(state) -> str:
+    """E.g. 'MiT-B2 teacher (stage widths [64, 128, 320, 512], depths
+    [3, 4, 6, 3])', read from the ``teacher_backbone.*`` keys/shapes."""
+    import re
+    depth: Dict[int, set] = {}
+    dims = {}
+    for k, v in state.items():
+        m = re.match(r'teacher_backbone\.layers\.(\d+)\.1\.(\d+)\.', k)
+        if m:
+            depth.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+        m = re.match(r'teacher_backbone\.layers\.(\d+)\.0\.projection\.'
+                     r'weight$', k)
+        if m:
+            dims[int(m.group(1))] = int(v.shape[0])
+    if not depth:
+        return 'no MiT teacher backbone'
+    depths = tuple(len(depth.get(i, ())) for i in range(max(depth) + 1))
+    widths = [dims.get(i) for i in range(len(depths))]
+    name = _MIT_NAMES.get((widths[0], depths), 'a MiT')
+    return (f'{name} teacher (stage widths {widths}, depths '
+            f'{list(depths)})')
+
+
 @MODELS.register_module()
 class VitGuidanceHead(BaseModule):
     """Frozen SegFormer teacher + SIAM projections (official name).
@@ -228,20 +261,28 @@ class VitGuidanceHead(BaseModule):
             f'{tuple(own[k].shape)}' for k in own
             if k in state and state[k].shape != own[k].shape
         ]
-        if missing or mismatched:
-            raise ValueError(
+        # tensors the config's teacher lacks (e.g. a MiT-B3 file for a B2
+        # config) would silently be dropped: a teacher of another size
+        unused = [k for k in state if k not in own]
+        if missing or mismatched or unused:
+            from mmseg_sctnet.compat.errors import CheckpointMismatchError
+            raise CheckpointMismatchError(
                 f'Teacher checkpoint {filename!r} does not fit the teacher in '
                 f'the config ({len(missing)} missing tensors, e.g. '
                 f'{missing[:3]}; {len(mismatched)} with another shape, e.g. '
-                f'{mismatched[:3]}). The config builds a teacher with stage '
-                f'widths {self.teacher_widths} and '
-                f'{self.teacher_head.num_classes} classes; use the teacher '
-                'trained for this dataset and model size. ' + fix)
-        unused = [k for k in state if k not in own]
+                f'{mismatched[:3]}; {len(unused)} the config has no place '
+                f'for, e.g. {unused[:3]}). The file holds '
+                f'{_describe_mit(state)}; the config builds '
+                f'{_describe_mit(own)}, i.e. stage widths '
+                f'{self.teacher_widths} for the SIAM projections, and '
+                f'{self.teacher_head.num_classes} classes. Use the teacher '
+                'trained for this dataset and model size (MiT-B2 for '
+                'SCTNet-S, MiT-B3 for SCTNet-B), or set siam_head.'
+                'teacher_backbone/teacher_head to the teacher you have. ' +
+                fix)
         self.load_state_dict(state, strict=False)
         print_log(
-            f'Loaded frozen teacher from {filename}: {len(own)} tensors'
-            + (f', {len(unused)} unused' if unused else ''),
+            f'Loaded frozen teacher from {filename}: {len(own)} tensors',
             logger='current')
 
     @torch.no_grad()

@@ -1,0 +1,111 @@
+"""Helpers shared by the reliability tests (crash/resume, clear errors,
+dataset checker): tiny training configs on generated data, subprocess
+runs of the tools, scalar-log parsing."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BASE_CONFIG = osp.join(
+    ROOT, 'configs/sctnet/cityscapes/sctnet-s_seg50_8x2_160k_cityscapes.py')
+
+
+def tiny_train_config(path,
+                      data_root,
+                      max_iters=8,
+                      ckpt_interval=2,
+                      use_siam=False,
+                      extra=''):
+    """Write a config: SCTNet-S on 64x128 crops of generated Cityscapes-
+    layout data, batch 2, no workers, deterministic, no validation, a
+    checkpoint every ``ckpt_interval`` iterations, the loss logged every
+    iteration. Returns ``path``."""
+    text = f'''
+_base_ = [{BASE_CONFIG!r}]
+norm_cfg = dict(type='BN', requires_grad=True)
+crop_size = (64, 128)
+model = dict(
+    use_siam={use_siam!r},
+    backbone=dict(init_cfg=None, norm_cfg=norm_cfg),
+    decode_head=dict(norm_cfg=norm_cfg),
+    auxiliary_head=dict(norm_cfg=norm_cfg),
+    siam_head=dict(teacher_checkpoint=None))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomResize', scale=(256, 128), ratio_range=(0.5, 1.5),
+         keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='Pad', size=crop_size[::-1], pad_val=dict(img=0, seg=255)),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root={data_root!r}, pipeline=train_pipeline))
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+test_dataloader = None
+test_cfg = None
+test_evaluator = None
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+         end=4),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end={max_iters},
+         by_epoch=False),
+]
+train_cfg = dict(max_iters={max_iters}, val_interval=10**9)
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval={ckpt_interval}, max_keep_ckpts=3,
+                    save_best=None),
+    visualization=dict(type='SegVisualizationHook', draw=False))
+randomness = dict(seed=7, deterministic=True)
+env_cfg = dict(cudnn_benchmark=False)
+{extra}
+'''
+    with open(path, 'w') as f:
+        f.write(text)
+    return str(path)
+
+
+def tool_env():
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    env.setdefault('MKL_NUM_THREADS', '1')
+    env.pop('SCTNET_TEST_SLOW_SAVE_S', None)
+    return env
+
+
+def run_tool(args, env=None, timeout=300):
+    """Run ``python tools/<args>`` from the repository root."""
+    return subprocess.run([sys.executable] + list(args),
+                          cwd=ROOT,
+                          env=env or tool_env(),
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+
+
+def read_losses(work_dir):
+    """``[{iteration: loss}, ...]``, one dict per run (oldest first), from
+    the runs' ``vis_data/scalars.json``."""
+    runs = []
+    for run in sorted(os.listdir(work_dir)):
+        f = osp.join(work_dir, run, 'vis_data', 'scalars.json')
+        if not osp.isfile(f):
+            continue
+        out = {}
+        with open(f) as fh:
+            for line in fh:
+                rec = json.loads(line)
+                if 'loss' in rec:
+                    out[rec['iter']] = rec['loss']
+        runs.append(out)
+    return runs
