@@ -17,11 +17,30 @@ def tiny_train_config(path,
                       max_iters=8,
                       ckpt_interval=2,
                       use_siam=False,
+                      with_test=False,
                       extra=''):
     """Write a config: SCTNet-S on 64x128 crops of generated Cityscapes-
     layout data, batch 2, no workers, deterministic, no validation, a
     checkpoint every ``ckpt_interval`` iterations, the loss logged every
-    iteration. Returns ``path``."""
+    iteration. ``with_test``: a test dataloader on the val split (for
+    tools/test.py). Returns ``path``."""
+    if with_test:
+        test = f'''
+test_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root={data_root!r}, pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations'),
+        dict(type='PackSegInputs')]))
+test_cfg = dict(type='TestLoop')
+test_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+'''
+    else:
+        test = '''
+test_dataloader = None
+test_cfg = None
+test_evaluator = None
+'''
     text = f'''
 _base_ = [{BASE_CONFIG!r}]
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -49,9 +68,7 @@ train_dataloader = dict(
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
-test_dataloader = None
-test_cfg = None
-test_evaluator = None
+{test}
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
@@ -79,7 +96,7 @@ def tool_env():
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
     env.setdefault('MKL_NUM_THREADS', '1')
-    env.pop('SCTNET_TEST_SLOW_SAVE_S', None)
+    env.pop('SCTNET_TEST_SLOW_SAVE', None)
     return env
 
 

@@ -31,10 +31,11 @@ Temporary files are named ``.<name>.<pid>.<token>.sctnet-tmp``; a killed
 save can leave one behind, :func:`remove_stale_temp_files` deletes those of
 processes that are no longer running (done when training starts).
 
-For tests only: the environment variable ``SCTNET_TEST_SLOW_SAVE_S`` makes
-the writer sleep that many seconds between writing the temporary ``.pth``
-file and renaming it, so a test can kill the process in the middle of a
-save deterministically. It has no other effect.
+For tests only: the environment variable ``SCTNET_TEST_SLOW_SAVE`` set to
+``NAME:SECONDS`` (e.g. ``iter_4.pth:30``) makes the writer sleep that many
+seconds between writing the temporary file of ``NAME`` and renaming it, so
+a test can kill the process in the middle of that save deterministically.
+It has no other effect.
 """
 import builtins
 import glob
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 TMP_SUFFIX = '.sctnet-tmp'
-SLOW_SAVE_ENV = 'SCTNET_TEST_SLOW_SAVE_S'
+SLOW_SAVE_ENV = 'SCTNET_TEST_SLOW_SAVE'
 _TMP_RE = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{12}' +
                      re.escape(TMP_SUFFIX) + '$')
 
@@ -79,9 +80,11 @@ def _fsync_dir(directory: str) -> None:
 
 
 def _test_delay(path: str) -> None:
-    delay = os.environ.get(SLOW_SAVE_ENV)
-    if delay and path.endswith('.pth'):
-        time.sleep(float(delay))
+    spec = os.environ.get(SLOW_SAVE_ENV)
+    if spec:
+        name, _, seconds = spec.rpartition(':')
+        if osp.basename(path) == name:
+            time.sleep(float(seconds))
 
 
 def atomic_write(path: Union[str, Path], data: Union[bytes, str],
