@@ -158,3 +158,51 @@ def test_custom_dataset_workflow(project):
     assert sorted(os.listdir(osp.join(
         cwd, 'data/my_dataset/img_dir/val'))) == ['val_00000.jpg',
                                                   'val_00001.jpg']
+
+
+# (student config, its teacher config, official/mmseg reference config)
+PAIRS = [
+    ('configs/custom/sctnet-s_custom.py',
+     'configs/custom/segformer_mit-b0_custom.py', None),
+    ('configs/custom/sctnet-s_mit-b2-teacher_custom.py',
+     'configs/custom/segformer_mit-b2_custom.py',
+     'configs/sctnet/ADE20K/sctnet-s_8x4_160k_ade.py'),
+    ('configs/custom/sctnet-b_custom.py',
+     'configs/custom/segformer_mit-b3_custom.py',
+     'configs/sctnet/ADE20K/sctnet-b_8x4_160k_ade.py'),
+]
+
+
+def _shapes(model, prefix=''):
+    return {prefix + k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize('student,teacher,official', PAIRS,
+                         ids=['S+B0', 'S+B2', 'B+B3'])
+def test_template_pairs(student, teacher, official):
+    """Each student template holds exactly its teacher config's network
+    (what tools/pth_convert.py writes loads into it), and equals the
+    official SCTNet model of its size (with 8 classes)."""
+    import mmseg_sctnet.models  # noqa: F401
+    from conftest import build_cfg_model
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    s = build_cfg_model(student)
+    tcfg = Config.fromfile(teacher)
+    assert tcfg.model.type == 'EncoderDecoder'
+    tcfg.model.backbone.init_cfg = None
+    t = MODELS.build(tcfg.model)
+    teacher_in_student = {
+        k[len('auxiliary_head.1.'):]: v
+        for k, v in _shapes(s).items() if '.teacher_' in k
+    }
+    converted = {}
+    for k, v in _shapes(t).items():
+        if k.startswith('backbone.'):
+            converted['teacher_backbone.' + k[9:]] = v
+        elif k.startswith('decode_head.'):
+            converted['teacher_head.' + k[12:]] = v
+    assert teacher_in_student == converted
+    if official is not None:
+        ref = build_cfg_model(official, **{'model.decode_head.num_classes': 8})
+        assert _shapes(s) == _shapes(ref)
