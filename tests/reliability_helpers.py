@@ -126,3 +126,87 @@ def read_losses(work_dir):
                     out[rec['iter']] = rec['loss']
         runs.append(out)
     return runs
+
+
+def load_tool(name):
+    """Import ``tools/<name>.py`` as a module (for in-process ``main``)."""
+    import importlib.util
+    tools = osp.join(ROOT, 'tools')
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    spec = importlib.util.spec_from_file_location(
+        f'sctnet_tool_{name}', osp.join(tools, name + '.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_TOY_COUNT = [0]
+
+
+def toy_runner(work_dir, max_iters=6, interval=3, custom_hooks=None,
+               max_keep_ckpts=-1, **kwargs):
+    """A real MMEngine Runner on a 2-parameter regression model: AdamW,
+    LinearLR + PolyLR, InfiniteSampler, CheckpointHook every ``interval``
+    iterations. Checkpoints hold everything MMEngine writes (optimizer,
+    message hub with HistoryBuffers, scheduler states, meta)."""
+    import torch
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+    from torch.utils.data import Dataset
+
+    class ToyData(Dataset):
+
+        def __len__(self):
+            return 16
+
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            x = torch.randn(2, generator=g)
+            return dict(inputs=x, data_samples=x.sum(0, keepdim=True) * 3)
+
+    class ToyModel(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            x = torch.stack(inputs)
+            out = self.linear(x)
+            if mode == 'loss':
+                y = torch.stack(data_samples)
+                return dict(loss=((out - y)**2).mean())
+            return out
+
+    _TOY_COUNT[0] += 1
+    cfg = dict(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyData(),
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            batch_size=4,
+            num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.05)),
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0,
+                 end=2),
+            dict(type='PolyLR', power=1.0, by_epoch=False, begin=0,
+                 end=max_iters)
+        ],
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(
+            checkpoint=dict(
+                type='CheckpointHook',
+                interval=interval,
+                by_epoch=False,
+                max_keep_ckpts=max_keep_ckpts),
+            logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=custom_hooks or [],
+        log_processor=dict(by_epoch=False),
+        randomness=dict(seed=3),
+        default_scope='mmseg',
+        experiment_name=f'toy_{os.getpid()}_{_TOY_COUNT[0]}')
+    cfg.update(kwargs)
+    return Runner(**cfg)

@@ -97,11 +97,16 @@ def register_safe_globals() -> None:
 
 
 def _refusal_reason(err: Exception) -> str:
-    """The line of torch's message that names the refused object."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    for ln in lines:
-        if 'GLOBAL' in ln or 'Unsupported' in ln or 'only HistoryBuffer' in ln:
-            return ln
+    """What the file asked for, without torch's advice to allow-list it."""
+    import re
+    text = str(err)
+    m = re.search(r'GLOBAL ([\w.]+)', text)
+    if m:
+        return f'the file references {m.group(1)}'
+    for ln in text.splitlines():
+        if 'only HistoryBuffer' in ln:
+            return ln.strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else type(err).__name__
 
 
