@@ -15,7 +15,7 @@ errors
     (diagnosed: Cityscapes ``labelIds`` where ``labelTrainIds`` are
     expected, 1-based labels with 0 = "other" but ``reduce_zero_label``
     off, lossy JPEG labels); splits where nearly every pixel is ignored
-    (binary masks saved as 0/255 diagnosed); ``num_classes`` of the model
+    (and binary masks saved as 0/255); ``num_classes`` of the model
     differing from the dataset's classes; ``reduce_zero_label`` of the
     dataset and of ``LoadAnnotations`` disagreeing.
 warnings
@@ -39,7 +39,8 @@ import numpy as np
 
 __all__ = [
     'Finding', 'DatasetReport', 'check_dataset', 'check_config',
-    'build_split_dataset', 'unwrap_datasets', 'CITYSCAPES_LABEL_IDS'
+    'build_split_dataset', 'check_data_paths', 'unwrap_datasets',
+    'CITYSCAPES_LABEL_IDS'
 ]
 
 # thresholds (fractions of the decoded pixels / files)
@@ -588,15 +589,20 @@ def _value_findings(report, per_file, raw_total, eff_total, n_cls, ignore,
 
     labelled = int(eff_total.sum() - eff_total[ignore])
     ign_frac = eff_total[ignore] / max(int(eff_total.sum()), 1)
-    if ign_frac >= MOSTLY_IGNORED:
-        if raw_vals <= {0, ignore} and ignore in raw_vals and n_cls == 2 \
-                and not reduce:
-            why = (f'The masks are binary 0/{ignore}, but {ignore} is the '
-                   'ignore index: the foreground is never trained, which '
-                   'shows up as "loss_ce ~0, accuracy 100" and mIoU ~0 '
-                   'for the foreground. Save masks with values 0/1 '
-                   '(e.g. mask // 255).')
-        elif reduce and raw_vals <= {0, 1}:
+    if not reduce and n_cls == 2 and ignore in raw_vals and \
+            raw_vals <= {0, ignore}:
+        F.append(
+            Finding(
+                'error', 'binary_mask_255',
+                f'the masks are binary 0/{ignore} '
+                f'({100 * raw_total[ignore] / total:.1f}% {ignore}) but '
+                f'{ignore} is the ignore index, so the foreground is never '
+                'trained and every labelled pixel is class 0: the log shows '
+                '"loss_ce ~0, accuracy 100" and the foreground IoU stays 0. '
+                'Save the masks with values 0/1 (e.g. mask // 255).',
+                [p for p, _, _ in per_file[:MAX_NAMED]]))
+    elif ign_frac >= MOSTLY_IGNORED:
+        if reduce and raw_vals <= {0, 1}:
             why = ('reduce_zero_label=True turns the 0 pixels of these 0/1 '
                    'masks into ignore. Set reduce_zero_label=False.')
         else:
@@ -672,10 +678,19 @@ def _leaf_cfgs(ds_cfg) -> list:
     return [ds_cfg]
 
 
+def _has_file_with_suffix(directory: str, suffix: str) -> bool:
+    for _, _, files in os.walk(directory):
+        if any(f.endswith(suffix) for f in files):
+            return True
+    return False
+
+
 def _check_paths(ds_cfg, split):
     from ..compat.errors import DatasetCheckError
     root = ds_cfg.get('data_root') or ''
-    if root and '://' not in root and not osp.isdir(root):
+    if '://' in root:
+        return  # remote storage: the dataset class reports it
+    if root and not osp.isdir(root):
         raise DatasetCheckError(
             f'data_root of the {split} dataset not found: {root} (resolved '
             f'to {osp.abspath(root)}). Put the data there (see '
@@ -684,7 +699,7 @@ def _check_paths(ds_cfg, split):
     prefix = ds_cfg.get('data_prefix', {}) or {}
     for what in ('img_path', 'seg_map_path'):
         sub = prefix.get(what)
-        if sub and '://' not in root:
+        if sub:
             path = osp.join(root, sub)
             if not osp.isdir(path):
                 raise DatasetCheckError(
@@ -693,12 +708,50 @@ def _check_paths(ds_cfg, split):
                     'Fix data_prefix or the folder layout (see '
                     'docs/dataset_prepare.md).')
     ann = ds_cfg.get('ann_file')
-    if ann and '://' not in root:
+    if ann:
         path = ann if osp.isabs(ann) else osp.join(root, ann)
         if not osp.exists(path):
             raise DatasetCheckError(
                 f'split file (ann_file) of the {split} dataset not found: '
                 f'{path}.')
+        return
+    img_dir = osp.join(root, prefix.get('img_path') or '')
+    suffix = ds_cfg.get('img_suffix')
+    if suffix is None:
+        from mmseg.registry import DATASETS
+        cls = DATASETS.get(ds_cfg.get('type', '')) if isinstance(
+            ds_cfg.get('type'), str) else ds_cfg.get('type')
+        try:
+            suffix = inspect.signature(cls.__init__).parameters[
+                'img_suffix'].default
+        except (AttributeError, KeyError, TypeError, ValueError):
+            suffix = None
+    if isinstance(suffix, str) and osp.isdir(img_dir) and \
+            not _has_file_with_suffix(img_dir, suffix):
+        raise DatasetCheckError(
+            f'no images for the {split} dataset: {img_dir} has no file '
+            f'ending in {suffix!r}. Check img_suffix and data_prefix.'
+            'img_path (see docs/dataset_prepare.md), or generate demo data '
+            'with mmseg_sctnet.datasets.make_cityscapes.')
+
+
+def check_data_paths(cfg, splits: Sequence[str] = ('train', 'val')) -> None:
+    """Fail early, with a clear message, when a split's data root, image /
+    label folder or split file is missing or holds no image.
+
+    Meant to run before the Runner builds the datasets (MMEngine would
+    report an empty folder as "need at least one array to concatenate").
+    Splits that are not configured are skipped.
+
+    Raises:
+        DatasetCheckError: naming the missing path and the fix.
+    """
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader or not loader.get('dataset'):
+            continue
+        for leaf in _leaf_cfgs(loader['dataset']):
+            _check_paths(leaf, split)
 
 
 def check_config(cfg,
