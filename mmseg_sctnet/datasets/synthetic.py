@@ -94,7 +94,7 @@ def render_scene(seed: int, size: Tuple[int, int] = (128, 256),
     vp = int(w * rng.uniform(0.35, 0.65))
     for side in (0, 1):
         xb = 0 if side == 0 else w - 1
-        xw = int(w * rng.uniform(0.15, 0.3))
+        xw = int(w * rng.uniform(0.0, 0.15))
         pts = np.array([[vp, horizon], [xb, horizon],
                         [xb, h - 1], [xb + (xw if side == 0 else -xw), h - 1]])
         cv2.fillPoly(label, [pts.astype(np.int32)], int(_LOCAL['sidewalk']))
@@ -114,7 +114,7 @@ def render_scene(seed: int, size: Tuple[int, int] = (128, 256),
     # poles
     for _ in range(rng.randint(1, 4)):
         px = rng.randint(0, w)
-        pw = max(2, int(w * 0.01))
+        pw = max(3, int(w * rng.uniform(0.015, 0.03)))
         label[int(horizon * rng.uniform(0.2, 0.6)):int(h * rng.uniform(
             0.65, 0.9)), px:px + pw] = _LOCAL['pole']
     # cars on the road, people on the sidewalks, farther = smaller

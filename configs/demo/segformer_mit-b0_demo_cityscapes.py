@@ -1,0 +1,72 @@
+# The demo's teacher: a SegFormer (MiT-B0 + SegformerHead) trained with plain
+# MMSegmentation (its EncoderDecoder, no SCTNet code involved) on the demo
+# dataset, from scratch (no ImageNet weights can be downloaded here).
+# tools/demo.py trains it, then converts it with tools/pth_convert.py.
+#
+#   python tools/train.py configs/demo/segformer_mit-b0_demo_cityscapes.py
+_base_ = ['./_base_/demo_cityscapes.py', '../_base_/default_runtime.py']
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_val=0,
+        seg_pad_val=255,
+        size_divisor=1),  # crops are padded to crop_size in the pipeline
+    backbone=dict(
+        type='MixVisionTransformer',
+        in_channels=3,
+        embed_dims=32,  # MiT-B0
+        num_stages=4,
+        num_layers=[2, 2, 2, 2],
+        num_heads=[1, 2, 5, 8],
+        patch_sizes=[7, 3, 3, 3],
+        sr_ratios=[8, 4, 2, 1],
+        out_indices=(0, 1, 2, 3),
+        mlp_ratio=4,
+        qkv_bias=True,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.1),
+    decode_head=dict(
+        type='SegformerHead',
+        in_channels=[32, 64, 160, 256],
+        in_index=[0, 1, 2, 3],
+        channels=128,
+        dropout_ratio=0.1,
+        num_classes=8,
+        norm_cfg=norm_cfg,
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+
+max_iters = 300
+optim_wrapper = dict(
+    optimizer=dict(lr=1e-3, weight_decay=0.01),
+    paramwise_cfg=dict(
+        custom_keys=dict(
+            pos_block=dict(decay_mult=0.0),
+            norm=dict(decay_mult=0.0),
+            head=dict(lr_mult=10.0))))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        begin=0,
+        end=max_iters,
+        by_epoch=False),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 3)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(
+        interval=max_iters, max_keep_ckpts=1, save_best=None,
+        save_last=True))
+randomness = dict(seed=0)
