@@ -103,10 +103,29 @@ def shell_commands(text):
                 continue
             if lang == '' and not line.split()[0].startswith(PLAIN_STARTS):
                 continue
-            for part in re.split(r'\s*(?:&&|\|\||;|\|)\s*', line):
-                if part.strip():
-                    out.append((no, part.strip()))
+            for part in split_chain(line):
+                out.append((no, part))
     return out
+
+
+def split_chain(line):
+    """Split ``a && b; c | d`` into commands, not inside quotes."""
+    parts, cur, quote, i = [], '', None, 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in '"\'':
+            quote = ch
+        elif ch in ';&|':
+            parts.append(cur)
+            cur = ''
+            i += 2 if line[i:i + 2] in ('&&', '||') else 1
+            continue
+        cur += ch
+        i += 1
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
 
 
 # ----------------------------------------------------------------------
@@ -341,6 +360,7 @@ def test_checker_catches_mistakes():
         'git clone https://github.com/x/y.git',
         'pip install -r requirements.txt',
         'pip install -r requirement.txt',
+        'python -c "import a; print(1)" && make test; make nope',
         '```',
         '```',
         'python tools/train.py configs/none.py',
@@ -356,6 +376,7 @@ def test_checker_catches_mistakes():
         '--work-dir work_dirs/x --cfg-options a.b=1',
         'python tools/train.py configs/custom/missing.py --no-such-flag'
     ]
+    assert ('python -c "import a; print(1)"' in [c for _, c in cmds])
     helps = help_texts(plan(cmds), ROOT)
     problems = check_commands(cmds, ROOT, helps)
     text = '\n'.join(problems)
@@ -364,7 +385,8 @@ def test_checker_catches_mistakes():
         'tools/train.py has no option --no-such-flag',
         'no script tools/not_a_tool.py', 'no Makefile target "no-such-target"',
         'the Makefile uses no variable NOT_A_VAR', 'no script tools/no_such.sh',
-        'requirement.txt does not exist', 'configs/none.py does not exist'
+        'requirement.txt does not exist', 'configs/none.py does not exist',
+        'no Makefile target "nope"'
     ]
     for e in expected:
         assert e in text, (e, problems)
