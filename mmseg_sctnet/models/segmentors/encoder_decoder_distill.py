@@ -179,3 +179,9 @@ class EncoderDecoderDistill(EncoderDecoder):
                     loss_aux = head.loss(x, data_samples, self.train_cfg)
                     losses.update(add_prefix(loss_aux, f'aux_{idx}'))
         return losses
+
+    def switch_to_deploy(self, **kwargs):
+        """Convert to the inference graph in place; see
+        :func:`mmseg_sctnet.deploy.switch_to_deploy`."""
+        from mmseg_sctnet.deploy import switch_to_deploy
+        return switch_to_deploy(self, **kwargs)
