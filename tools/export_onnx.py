@@ -109,7 +109,6 @@ def main(argv=None) -> dict:
     import torch
     from mmseg_sctnet.deploy import (PreNormConv2d, SegmentorWithResize,
                                      init_model, switch_to_deploy)
-    from mmseg_sctnet.deploy.api import read_checkpoint
     for what, path in (('config', args.config), ('checkpoint',
                                                  args.checkpoint)):
         if not osp.isfile(path):
@@ -119,7 +118,6 @@ def main(argv=None) -> dict:
         raise SystemExit(f'error: {out} exists; pass another --out (files '
                          'are never overwritten)')
     try:
-        read_checkpoint(args.checkpoint)
         eager_or_deployed = init_model(args.config, args.checkpoint)
     except (KeyError, ValueError, RuntimeError) as e:
         raise SystemExit(f'error: cannot load {args.checkpoint} for '

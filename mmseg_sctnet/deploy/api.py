@@ -122,13 +122,25 @@ def load_student_weights(model: nn.Module, ckpt: Union[str, dict],
                          source: str = 'checkpoint') -> None:
     """Load an (eager) checkpoint into an inference segmentor.
 
-    Teacher/SIAM tensors are skipped by the segmentor's load hook; any
-    missing backbone or decode-head tensor is an error naming the keys.
+    Teacher/SIAM tensors are skipped by the segmentor's load hook; a
+    tensor of another shape or a missing backbone/decode-head tensor is an
+    error naming the keys (``ValueError`` / ``KeyError``).
     """
     from mmseg_sctnet.models.utils import extract_state_dict
     if isinstance(ckpt, str):
         source, ckpt = ckpt, read_checkpoint(ckpt)
     state = extract_state_dict(ckpt)
+    own = model.state_dict()
+    mismatched = [
+        f'{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+        for k, v in state.items() if k in own and own[k].shape != v.shape
+    ]
+    if mismatched:
+        raise ValueError(
+            f'{source} does not fit this config: {len(mismatched)} tensors '
+            f'differ in shape, e.g. {mismatched[:2]}. Use the config the '
+            'checkpoint was trained with (SCTNet-S vs SCTNet-B, number of '
+            'classes).')
     missing, _ = model.load_state_dict(state, strict=False)
     missing = [
         k for k in missing
