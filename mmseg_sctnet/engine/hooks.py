@@ -215,8 +215,9 @@ class NonFiniteLossHook(Hook):
 
     def _message(self, runner, it: int, what: str) -> str:
         last = self._last_good(runner)
+        cfg_name = getattr(runner.cfg, 'filename', None) or 'CONFIG'
         keep = (f'The last good checkpoint is {last} (resume after the fix: '
-                f'tools/train.py CONFIG --resume {last}).'
+                f'tools/train.py {cfg_name} --resume {last}).'
                 if last else 'No checkpoint has been written yet.')
         return (
             f'Training stopped at iteration {it}: {what}. The weights '
