@@ -77,3 +77,60 @@ def test_official_mmcv0_checkpoint_with_numpy_meta_loads(official_ckpt_s):
     assert float(ckpt['meta']['hook_msgs']['best_score']) == pytest.approx(
         76.46)
     assert os.path.getsize(path) > 0
+
+
+# ------------------------------------------------------------ atomic I/O
+def test_checkpoint_backend_writes_atomically(tmp_path, monkeypatch):
+    from mmengine.fileio import get_file_backend
+    from mmseg_sctnet.compat import atomic_io
+    backend = get_file_backend(str(tmp_path / 'x.pth'),
+                               enable_singleton=True)
+    assert isinstance(backend, atomic_io.AtomicLocalBackend)
+    target = tmp_path / 'sub' / 'iter_2.pth'
+    backend.put(b'old', str(target))
+    assert target.read_bytes() == b'old'
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+    def crash(src, dst):  # the process dies between write and rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic_io.os, 'replace', crash)
+    with pytest.raises(KeyboardInterrupt):
+        backend.put(b'new-but-interrupted', str(target))
+    assert target.read_bytes() == b'old'  # never a partial file
+    assert os.listdir(target.parent) == ['iter_2.pth']  # temp removed
+
+
+def test_last_checkpoint_pointer_is_atomic(tmp_path):
+    from mmengine.hooks import checkpoint_hook
+    pointer = tmp_path / 'last_checkpoint'
+    pointer.write_text('/w/iter_2.pth')
+    with pytest.raises(RuntimeError):
+        with checkpoint_hook.open(str(pointer), 'w') as f:
+            f.write('/w/iter_')
+            raise RuntimeError('killed mid-write')
+    assert pointer.read_text() == '/w/iter_2.pth'
+    with checkpoint_hook.open(str(pointer), 'w') as f:
+        f.write('/w/iter_4.pth')
+    assert pointer.read_text() == '/w/iter_4.pth'
+    # other files opened by that module are untouched
+    with checkpoint_hook.open(str(tmp_path / 'other.txt'), 'w') as f:
+        assert not hasattr(f, '_parts')
+
+
+def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+    from mmseg_sctnet.compat.atomic_io import (TMP_SUFFIX,
+                                               remove_stale_temp_files)
+    dead = subprocess.run([sys.executable, '-c', 'import os;print(os.getpid())'],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f'.iter_4.pth.{dead}.0123456789ab{TMP_SUFFIX}'
+    live = tmp_path / f'.iter_6.pth.{os.getpid()}.0123456789ab{TMP_SUFFIX}'
+    user = tmp_path / f'.notes.{dead}{TMP_SUFFIX}'  # not our pattern
+    for p in (stale, live, user):
+        p.write_bytes(b'x')
+    assert remove_stale_temp_files(str(tmp_path)) == [str(stale)]
+    assert live.exists() and user.exists() and not stale.exists()

@@ -256,3 +256,65 @@ def test_checksum_cache_and_name_mismatch_warning(tmp_path, monkeypatch):
     shutil.copy(p, good)
     assert checksum.name_hash_mismatch(str(good), digest) is None
     assert 'modified' in checksum.name_hash_mismatch(str(p), 'f' * 64)
+
+
+# ---------------------------------------------------------- publishing
+def test_publish_model_strips_training_state_and_names_by_sha(
+        official_ckpt_s, tmp_path, capsys):
+    path, state = official_ckpt_s
+    tool = load_tool('publish_model')
+    out = str(tmp_path / 'rel' / 'sctnet_s_city.pth')
+    assert tool.main([path, out]) == 0
+    files = os.listdir(tmp_path / 'rel')
+    assert len(files) == 1 and files[0].startswith('sctnet_s_city-')
+    final = str(tmp_path / 'rel' / files[0])
+    sha = hashlib.sha256(open(final, 'rb').read()).hexdigest()
+    assert files[0] == f'sctnet_s_city-{sha[:8]}.pth'
+    printed = capsys.readouterr().out
+    assert f'sha256   {sha}' in printed and 'teacher (' in printed
+    pub = safe_torch_load(final)
+    assert set(pub) == {'meta', 'state_dict'}  # no optimizer / hub / ...
+    keys = set(pub['state_dict'])
+    assert not any('teacher_' in k for k in keys)
+    expected = {k for k in state if 'teacher_' not in k}
+    assert keys == expected  # student + aux head + SIAM projections
+    assert any(k.startswith('auxiliary_head.1.convstage3') for k in keys)
+    assert 'hook_msgs' not in pub['meta']
+    assert pub['meta']['CLASSES'][0] == 'road'
+    assert pub['meta']['published']['dropped']['teacher'] > 0
+    mtime = os.path.getmtime(final)
+    # publishing again never overwrites; the same content is reported
+    assert tool.main([path, out]) == 0
+    assert 'already exists with the same content' in capsys.readouterr().out
+    assert os.path.getmtime(final) == mtime
+    # a different file under that name is refused
+    with open(final, 'ab') as f:
+        f.write(b'tampered')
+    with pytest.raises(SystemExit):
+        tool.main([path, out])
+    assert 'refusing to overwrite' in capsys.readouterr().err
+    # loading the tampered file warns that its name's hash does not match
+    from mmseg_sctnet.compat.checksum import name_hash_mismatch
+    assert 'not the published one' in name_hash_mismatch(
+        final, hashlib.sha256(open(final, 'rb').read()).hexdigest())
+    # student only: what is deployed
+    assert tool.main([path, str(tmp_path / 'student.pth'),
+                      '--student-only']) == 0
+    (student, ) = [f for f in os.listdir(tmp_path) if
+                   f.startswith('student-')]
+    keys = set(safe_torch_load(str(tmp_path / student))['state_dict'])
+    assert keys == {k for k in state
+                    if k.startswith(('backbone.', 'decode_head.'))}
+
+
+def test_published_model_deploys_through_init_model(official_ckpt_s,
+                                                    tmp_path):
+    path, state = official_ckpt_s
+    load_tool('publish_model').main([path, str(tmp_path / 'm.pth')])
+    (pub, ) = os.listdir(tmp_path)
+    from mmseg.apis import inference_model, init_model
+    model = init_model(CITY_CONFIG['S'], str(tmp_path / pub), device='cpu')
+    torch.testing.assert_close(model.state_dict()['decode_head.conv_seg.weight'],
+                               state['decode_head.conv_seg.weight'])
+    result = inference_model(model, np.zeros((64, 128, 3), np.uint8))
+    assert result.pred_sem_seg.data.shape[-2:] == (64, 128)
