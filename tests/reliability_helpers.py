@@ -102,12 +102,13 @@ def tool_env():
 
 def run_tool(args, env=None, timeout=300):
     """Run ``python tools/<args>`` from the repository root."""
-    return subprocess.run([sys.executable] + list(args),
-                          cwd=ROOT,
-                          env=env or tool_env(),
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable] + list(args),
+        cwd=ROOT,
+        env=env or tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout)
 
 
 def read_losses(work_dir):
@@ -144,8 +145,12 @@ def load_tool(name):
 _TOY_COUNT = [0]
 
 
-def toy_runner(work_dir, max_iters=6, interval=3, custom_hooks=None,
-               max_keep_ckpts=-1, **kwargs):
+def toy_runner(work_dir,
+               max_iters=6,
+               interval=3,
+               custom_hooks=None,
+               max_keep_ckpts=-1,
+               **kwargs):
     """A real MMEngine Runner on a 2-parameter regression model: AdamW,
     LinearLR + PolyLR, InfiniteSampler, CheckpointHook every ``interval``
     iterations. Checkpoints hold everything MMEngine writes (optimizer,
@@ -190,10 +195,18 @@ def toy_runner(work_dir, max_iters=6, interval=3, custom_hooks=None,
             num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.05)),
         param_scheduler=[
-            dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0,
-                 end=2),
-            dict(type='PolyLR', power=1.0, by_epoch=False, begin=0,
-                 end=max_iters)
+            dict(
+                type='LinearLR',
+                start_factor=0.5,
+                by_epoch=False,
+                begin=0,
+                end=2),
+            dict(
+                type='PolyLR',
+                power=1.0,
+                by_epoch=False,
+                begin=0,
+                end=max_iters)
         ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(

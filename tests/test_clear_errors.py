@@ -49,10 +49,12 @@ def test_num_classes_mismatch_via_init_model(ckpt_8_classes):
 def test_num_classes_mismatch_via_test_tool_prints_checksum(
         data, ckpt_8_classes):
     root, city = data
-    cfg = tiny_train_config(osp.join(root, 'test_cfg.py'), city,
-                            with_test=True)
-    res = run_tool(['tools/test.py', cfg, ckpt_8_classes, '--work-dir',
-                    osp.join(root, 'test_wd')])
+    cfg = tiny_train_config(
+        osp.join(root, 'test_cfg.py'), city, with_test=True)
+    res = run_tool([
+        'tools/test.py', cfg, ckpt_8_classes, '--work-dir',
+        osp.join(root, 'test_wd')
+    ])
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert 'predicts 8 classes but the config builds 19' in out
@@ -66,12 +68,12 @@ def test_missing_config_and_checkpoint_via_init_model(tmp_path):
     with pytest.raises(FileNotFoundError, match='no_such_config.py'):
         init_model(str(tmp_path / 'no_such_config.py'))
     with pytest.raises(CheckpointNotFoundError) as e:
-        init_model(CITY_CONFIG['S'], str(tmp_path / 'missing.pth'),
-                   device='cpu')
+        init_model(
+            CITY_CONFIG['S'], str(tmp_path / 'missing.pth'), device='cpu')
     msg = str(e.value)
     assert 'Checkpoint file not found' in msg and 'missing.pth' in msg
     assert 'current directory' in msg and isinstance(e.value,
-                                                    FileNotFoundError)
+                                                     FileNotFoundError)
 
 
 def test_missing_load_from_in_a_runner(tmp_path):
@@ -86,8 +88,8 @@ def test_missing_paths_in_train_and_test_tools(tmp_path, capsys):
     missing_ckpt = str(tmp_path / 'missing.pth')
     for tool, argv, what in (
         (train, [missing_cfg], 'config file not found'),
-        (train, [CITY_CONFIG['S'], '--resume', missing_ckpt],
-         'checkpoint to resume from not found'),
+        (train, [CITY_CONFIG['S'], '--resume',
+                 missing_ckpt], 'checkpoint to resume from not found'),
         (test, [missing_cfg, missing_ckpt], 'not found'),
         (test, [CITY_CONFIG['S'], missing_ckpt], 'checkpoint'),
     ):
@@ -143,8 +145,8 @@ def _teacher_file(head, path):
 
 def test_teacher_channels_mismatch():
     with pytest.raises(ValueError) as e:
-        _guidance_head(teacher_channels=dict(stage3=320, stage4=512,
-                                             decoder=1024))
+        _guidance_head(
+            teacher_channels=dict(stage3=320, stage4=512, decoder=1024))
     msg = str(e.value)
     assert "'stage3': 160" in msg and 'teacher_channels' in msg
 
@@ -159,8 +161,7 @@ def test_teacher_of_other_width_or_depth(tmp_path):
     assert 'stage widths [32, 64, 160, 256]' in msg  # the config
     assert 'w.pth' in msg and 'pth_convert.py' in msg
     deep = _teacher_file(
-        _guidance_head(embed=32, depths=(1, 2, 1, 1)), str(tmp_path /
-                                                            'd.pth'))
+        _guidance_head(embed=32, depths=(1, 2, 1, 1)), str(tmp_path / 'd.pth'))
     with pytest.raises(CheckpointMismatchError) as e:
         head.load_teacher(deep)
     msg = str(e.value)
@@ -172,8 +173,7 @@ def test_teacher_of_other_width_or_depth(tmp_path):
 def test_teacher_description_names_mit_sizes():
     from mmseg_sctnet.models.decode_heads.vit_guidance_head import \
         _describe_mit
-    for depths, name in (((3, 4, 6, 3), 'MiT-B2'), ((3, 4, 18, 3),
-                                                    'MiT-B3')):
+    for depths, name in (((3, 4, 6, 3), 'MiT-B2'), ((3, 4, 18, 3), 'MiT-B3')):
         state = {}
         for i, d in enumerate(depths):
             w = 64 * (1, 2, 5, 8)[i]
@@ -192,7 +192,10 @@ def test_non_finite_loss_stops_training_keeps_last_good_checkpoint(data):
     iter_2.pth as the last checkpoint (no iter_4.pth with NaN weights)."""
     root, city = data
     cfg = tiny_train_config(
-        osp.join(root, 'nan.py'), city, max_iters=8, ckpt_interval=2,
+        osp.join(root, 'nan.py'),
+        city,
+        max_iters=8,
+        ckpt_interval=2,
         extra="param_scheduler = [dict(type='MultiStepLR', milestones=[2], "
         'gamma=1e30, by_epoch=False)]')
     work = osp.join(root, 'nan_wd')
@@ -202,18 +205,17 @@ def test_non_finite_loss_stops_training_keeps_last_good_checkpoint(data):
     assert 'Training stopped at iteration 4: loss term(s) loss=nan' in out
     assert 'decode.loss_ce=nan' in out
     assert f'The last good checkpoint is {work}/iter_2.pth' in out
-    assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
-        'iter_2.pth'
-    ]
+    assert sorted(f for f in os.listdir(work)
+                  if f.endswith('.pth')) == ['iter_2.pth']
     with open(osp.join(work, 'last_checkpoint')) as f:
         assert f.read().strip() == osp.join(work, 'iter_2.pth')
     state = safe_torch_load(osp.join(work, 'iter_2.pth'))['state_dict']
-    assert all(torch.isfinite(v).all() for v in state.values()
-               if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in state.values()
+        if v.is_floating_point())
 
 
-def test_non_finite_weights_are_never_saved_and_old_checkpoint_kept(
-        tmp_path):
+def test_non_finite_weights_are_never_saved_and_old_checkpoint_kept(tmp_path):
     """Weights turn NaN while the loss is still finite: the save of that
     iteration is refused, and with max_keep_ckpts=1 the previous checkpoint
     (which MMEngine deletes before saving) is still there."""
@@ -223,14 +225,20 @@ def test_non_finite_weights_are_never_saved_and_old_checkpoint_kept(
     class Poison(Hook):
         priority = 'NORMAL'
 
-        def after_train_iter(self, runner, batch_idx, data_batch=None,
+        def after_train_iter(self,
+                             runner,
+                             batch_idx,
+                             data_batch=None,
                              outputs=None):
             if runner.iter + 1 == 2:
                 with torch.no_grad():
                     runner.model.linear.weight.fill_(float('nan'))
 
     runner = toy_runner(
-        tmp_path, max_iters=4, interval=1, max_keep_ckpts=1,
+        tmp_path,
+        max_iters=4,
+        interval=1,
+        max_keep_ckpts=1,
         custom_hooks=[NonFiniteLossHook(), Poison()])
     with pytest.raises(NonFiniteLossError) as e:
         runner.train()
@@ -247,9 +255,12 @@ def test_non_finite_weights_are_never_saved_and_old_checkpoint_kept(
 def test_non_finite_terms_are_named():
     from mmseg_sctnet.engine import NonFiniteLossHook
     bad = NonFiniteLossHook.non_finite_terms(
-        dict(loss=torch.tensor(float('inf')),
-             **{'decode.loss_ce': torch.tensor(1.0),
-                'siam.loss_sdha_feat': torch.tensor(float('nan'))}))
+        dict(
+            loss=torch.tensor(float('inf')),
+            **{
+                'decode.loss_ce': torch.tensor(1.0),
+                'siam.loss_sdha_feat': torch.tensor(float('nan'))
+            }))
     assert set(bad) == {'loss', 'siam.loss_sdha_feat'}
     assert NonFiniteLossHook.non_finite_terms(
         dict(loss=torch.tensor(2.0))) == {}

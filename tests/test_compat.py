@@ -56,7 +56,8 @@ def test_checkpoint_with_callable_is_refused_and_never_runs(tmp_path):
     ckpt = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': _Payload(str(marker))}, str(ckpt))
     model = torch.nn.Conv2d(1, 1, 1)
-    with pytest.raises(UnsafeCheckpointError, match='nothing in it was executed'):
+    with pytest.raises(
+            UnsafeCheckpointError, match='nothing in it was executed'):
         load_checkpoint(model, str(ckpt))
     assert not marker.exists()
     with pytest.raises(pickle.UnpicklingError):
@@ -74,8 +75,8 @@ def test_official_mmcv0_checkpoint_with_numpy_meta_loads(official_ckpt_s):
     from mmseg_sctnet.compat import safe_torch_load
     path, _ = official_ckpt_s
     ckpt = safe_torch_load(path)
-    assert float(ckpt['meta']['hook_msgs']['best_score']) == pytest.approx(
-        76.46)
+    assert float(
+        ckpt['meta']['hook_msgs']['best_score']) == pytest.approx(76.46)
     assert os.path.getsize(path) > 0
 
 
@@ -83,8 +84,7 @@ def test_official_mmcv0_checkpoint_with_numpy_meta_loads(official_ckpt_s):
 def test_checkpoint_backend_writes_atomically(tmp_path, monkeypatch):
     from mmengine.fileio import get_file_backend
     from mmseg_sctnet.compat import atomic_io
-    backend = get_file_backend(str(tmp_path / 'x.pth'),
-                               enable_singleton=True)
+    backend = get_file_backend(str(tmp_path / 'x.pth'), enable_singleton=True)
     assert isinstance(backend, atomic_io.AtomicLocalBackend)
     target = tmp_path / 'sub' / 'iter_2.pth'
     backend.put(b'old', str(target))
@@ -125,8 +125,10 @@ def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
     import sys
     from mmseg_sctnet.compat.atomic_io import (TMP_SUFFIX,
                                                remove_stale_temp_files)
-    dead = subprocess.run([sys.executable, '-c', 'import os;print(os.getpid())'],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, '-c', 'import os;print(os.getpid())'],
+        capture_output=True,
+        text=True).stdout.strip()
     stale = tmp_path / f'.iter_4.pth.{dead}.0123456789ab{TMP_SUFFIX}'
     live = tmp_path / f'.iter_6.pth.{os.getpid()}.0123456789ab{TMP_SUFFIX}'
     user = tmp_path / f'.notes.{dead}{TMP_SUFFIX}'  # not our pattern

@@ -33,7 +33,10 @@ def _start(cfg, work_dir, log, env, resume=False):
     if resume:
         args.append('--resume')
     return subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=open(log, 'w'),
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, 'w'),
         stderr=subprocess.STDOUT)
 
 
@@ -66,8 +69,10 @@ def _complete_checkpoints(work_dir):
         ckpt = safe_torch_load(path, log_checksum=False)
         it = int(osp.basename(path)[5:-4])
         assert ckpt['meta']['iter'] == it
-        assert {'state_dict', 'optimizer', 'message_hub',
-                'param_schedulers', 'rng_state'} <= set(ckpt)
+        assert {
+            'state_dict', 'optimizer', 'message_hub', 'param_schedulers',
+            'rng_state'
+        } <= set(ckpt)
         found[it] = path
     return found
 
@@ -76,8 +81,8 @@ def _complete_checkpoints(work_dir):
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('crash')
     data = make_cityscapes(str(tmp / 'data'), n_train=8, n_val=1)
-    cfg = tiny_train_config(str(tmp / 'tiny.py'), data, max_iters=MAX_ITERS,
-                            ckpt_interval=2)
+    cfg = tiny_train_config(
+        str(tmp / 'tiny.py'), data, max_iters=MAX_ITERS, ckpt_interval=2)
     return tmp, cfg
 
 
@@ -136,11 +141,12 @@ def test_kill9_during_save_and_iterations_then_resume_matches(setup):
     assert sorted(run3) == list(range(resume_iter + 1, MAX_ITERS + 1))
     for run in (run1, run2, run3):
         for it, loss in run.items():
-            assert loss == pytest.approx(ref[it], rel=1e-6, abs=1e-7), (
-                f'iteration {it}: {loss} vs uninterrupted {ref[it]}')
+            assert loss == pytest.approx(
+                ref[it], rel=1e-6, abs=1e-7), (
+                    f'iteration {it}: {loss} vs uninterrupted {ref[it]}')
     # and the final weights equal the uninterrupted run's
     a = safe_torch_load(osp.join(ref_dir, f'iter_{MAX_ITERS}.pth'))
     b = safe_torch_load(osp.join(work, f'iter_{MAX_ITERS}.pth'))
     for k, v in a['state_dict'].items():
-        torch.testing.assert_close(b['state_dict'][k], v, rtol=1e-5,
-                                   atol=1e-6, msg=k)
+        torch.testing.assert_close(
+            b['state_dict'][k], v, rtol=1e-5, atol=1e-6, msg=k)

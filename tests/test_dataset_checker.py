@@ -17,9 +17,8 @@ from conftest import CITY_CONFIG
 from reliability_helpers import load_tool, tiny_train_config
 
 from mmseg_sctnet.compat import DatasetCheckError
-from mmseg_sctnet.datasets import (CLASSES_STREET, check_config,
-                                   check_dataset, make_ade20k,
-                                   make_cityscapes, make_custom)
+from mmseg_sctnet.datasets import (CLASSES_STREET, check_config, check_dataset,
+                                   make_ade20k, make_cityscapes, make_custom)
 from mmseg_sctnet.datasets.checker import build_split_dataset, check_data_paths
 
 ADE_CONFIG = 'configs/sctnet/ADE20K/sctnet-s_8x4_160k_ade.py'
@@ -41,12 +40,15 @@ def custom_dataset(root, num_classes=8, **kw):
     cfg = dict(
         type='BaseSegDataset',
         data_root=root,
-        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        data_prefix=dict(
+            img_path='img_dir/train', seg_map_path='ann_dir/train'),
         img_suffix='.jpg',
         seg_map_suffix='.png',
         metainfo=dict(classes=classes),
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations')])
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations')
+        ])
     cfg.update(kw)
     return DATASETS.build(cfg)
 
@@ -61,10 +63,10 @@ def labels(root, sub='ann_dir/train', suffix='.png'):
 def city_image(label_path):
     """The Cityscapes image of a ``*_gtFine_labelTrainIds.png`` file."""
     d, name = osp.split(label_path)
-    d = d.replace(osp.sep + 'gtFine' + osp.sep, osp.sep + 'leftImg8bit' +
-                  osp.sep)
-    return osp.join(d, name.replace('_gtFine_labelTrainIds.png',
-                                    '_leftImg8bit.png'))
+    d = d.replace(osp.sep + 'gtFine' + osp.sep,
+                  osp.sep + 'leftImg8bit' + osp.sep)
+    return osp.join(
+        d, name.replace('_gtFine_labelTrainIds.png', '_leftImg8bit.png'))
 
 
 def rewrite_labels(root, fn, sub='ann_dir/train'):
@@ -75,14 +77,14 @@ def rewrite_labels(root, fn, sub='ann_dir/train'):
 
 @pytest.fixture
 def city(tmp_path):
-    return make_cityscapes(str(tmp_path / 'city'), n_train=6, n_val=2,
-                           size=(64, 128))
+    return make_cityscapes(
+        str(tmp_path / 'city'), n_train=6, n_val=2, size=(64, 128))
 
 
 @pytest.fixture
 def custom(tmp_path):
-    return make_custom(str(tmp_path / 'custom'), n_train=6, n_val=2,
-                       size=(64, 96))
+    return make_custom(
+        str(tmp_path / 'custom'), n_train=6, n_val=2, size=(64, 96))
 
 
 def only(report, code):
@@ -95,8 +97,7 @@ def test_clean_data_passes(city, custom, tmp_path):
     r = check_config(city_cfg(city), 'train')
     assert r.ok() and r.findings == [] and r.num_decoded == 6, r.format()
     assert 0 < r.label_fractions[255] < 0.5  # the thin ignore band only
-    ade = make_ade20k(str(tmp_path / 'ade'), n_train=4, n_val=2,
-                      size=(64, 64))
+    ade = make_ade20k(str(tmp_path / 'ade'), n_train=4, n_val=2, size=(64, 64))
     cfg = Config.fromfile(ADE_CONFIG)
     cfg.train_dataloader.dataset.data_root = ade
     r = check_config(cfg, 'train')
@@ -129,8 +130,8 @@ def test_size_mismatch(custom):
     p = labels(custom)[3]
     lbl = cv2.imread(p, cv2.IMREAD_UNCHANGED)
     cv2.imwrite(p, cv2.resize(lbl, (48, 32), interpolation=cv2.INTER_NEAREST))
-    f = only(check_dataset(custom_dataset(custom), num_classes=8),
-             'size_mismatch')
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8), 'size_mismatch')
     assert f.files == [p] and '48x32' in f.message and '96x64' in f.message
 
 
@@ -143,8 +144,8 @@ def test_unreadable_image_and_label(custom):
     data = open(lbl, 'rb').read()
     with open(lbl, 'wb') as f:
         f.write(data[:40])  # truncated PNG
-    f = only(check_dataset(custom_dataset(custom), num_classes=8),
-             'unreadable')
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8), 'unreadable')
     assert sorted(f.files) == sorted([img, lbl])
     assert img in f.message and lbl in f.message and 'Re-copy' in f.message
 
@@ -153,8 +154,8 @@ def test_colour_label(custom):
     p = labels(custom)[0]
     lbl = cv2.imread(p, cv2.IMREAD_UNCHANGED)
     cv2.imwrite(p, np.stack([lbl] * 3, -1))
-    f = only(check_dataset(custom_dataset(custom), num_classes=8),
-             'colour_label')
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8), 'colour_label')
     assert f.files == [p] and 'single-channel' in f.message
 
 
@@ -171,8 +172,8 @@ def test_cityscapes_label_ids_by_suffix(city):
 def test_cityscapes_label_ids_by_values(city):
     """labelIds content saved under the labelTrainIds name."""
     for p in labels(city, 'gtFine/train', '_labelTrainIds.png'):
-        ids = cv2.imread(p.replace('labelTrainIds', 'labelIds'),
-                         cv2.IMREAD_UNCHANGED)
+        ids = cv2.imread(
+            p.replace('labelTrainIds', 'labelIds'), cv2.IMREAD_UNCHANGED)
         cv2.imwrite(p, ids)
     f = only(check_config(city_cfg(city)), 'cityscapes_label_ids')
     assert 'look like Cityscapes labelIds' in f.message
@@ -184,8 +185,9 @@ def test_value_outside_num_classes(custom):
     lbl = cv2.imread(p, cv2.IMREAD_UNCHANGED)
     lbl[:4, :4] = 50
     cv2.imwrite(p, lbl)
-    f = only(check_dataset(custom_dataset(custom), num_classes=8),
-             'label_out_of_range')
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8),
+        'label_out_of_range')
     assert f.files == [p] and '[50]' in f.message
     assert 'num_classes=8' in f.message and '0..7' in f.message
 
@@ -193,8 +195,9 @@ def test_value_outside_num_classes(custom):
 def test_one_based_labels_without_reduce_zero_label(custom):
     # ADE-style: 0 = other, classes 1..8, no 255
     rewrite_labels(custom, lambda l: np.where(l == 255, 0, l + 1))
-    f = only(check_dataset(custom_dataset(custom), num_classes=8),
-             'reduce_zero_label_needed')
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8),
+        'reduce_zero_label_needed')
     assert 'reduce_zero_label=True' in f.message and len(f.files) >= 1
 
 
@@ -206,15 +209,15 @@ def test_reduce_zero_label_on_zero_based_data(custom):
 
 
 def test_ade20k_without_reduce_zero_label(tmp_path):
-    ade = make_ade20k(str(tmp_path / 'ade'), n_train=4, n_val=1,
-                      size=(64, 64))
+    ade = make_ade20k(str(tmp_path / 'ade'), n_train=4, n_val=1, size=(64, 64))
     cfg = Config.fromfile(ADE_CONFIG)
     cfg.train_dataloader.dataset.data_root = ade
     cfg.train_dataloader.dataset.reduce_zero_label = False
     # the pipeline still says True: mmseg would assert on the first label
     r = check_config(cfg)
-    assert r.codes() == ['reduce_zero_label_conflict',
-                         'reduce_zero_label_off'], r.format()
+    assert r.codes() == [
+        'reduce_zero_label_conflict', 'reduce_zero_label_off'
+    ], r.format()
     assert 'LoadAnnotations' in r.findings[0].message
     cfg.train_dataloader.dataset.pipeline[1].reduce_zero_label = False
     f = only(check_config(cfg), 'reduce_zero_label_off')
@@ -222,14 +225,15 @@ def test_ade20k_without_reduce_zero_label(tmp_path):
 
 
 def test_nearly_everything_ignored(custom):
+
     def mostly_void(l):
         out = np.full_like(l, 255)
         out[0, 0] = 1
         return out
 
     rewrite_labels(custom, mostly_void)
-    f = only(check_dataset(custom_dataset(custom), num_classes=8),
-             'mostly_ignored')
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8), 'mostly_ignored')
     assert 'loss_ce ~0' in f.message and 'accuracy 100' in f.message
     assert '99.9%' in f.message or '100.0%' in f.message
 
@@ -237,22 +241,26 @@ def test_nearly_everything_ignored(custom):
 def test_binary_masks_saved_as_0_255(custom):
     # foreground (road) saved as 255, background 0, num_classes=2
     rewrite_labels(custom, lambda l: np.where(l == 0, 255, 0).astype(l.dtype))
-    f = only(check_dataset(custom_dataset(custom, num_classes=2),
-                           num_classes=2), 'binary_mask_255')
+    f = only(
+        check_dataset(custom_dataset(custom, num_classes=2), num_classes=2),
+        'binary_mask_255')
     assert 'mask // 255' in f.message and 'accuracy 100' in f.message
 
 
 def test_model_num_classes_differs_from_dataset(custom):
-    f = only(check_dataset(custom_dataset(custom), num_classes=19),
-             'num_classes_mismatch')
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=19),
+        'num_classes_mismatch')
     assert 'num_classes=19' in f.message and '8 classes' in f.message
 
 
 def test_missing_data_root_and_folders(tmp_path, city):
     with pytest.raises(DatasetCheckError, match='nowhere'):
         build_split_dataset(city_cfg(str(tmp_path / 'nowhere')), 'train')
-    cfg = city_cfg(city, data_prefix=dict(
-        img_path='leftImg8bit/training', seg_map_path='gtFine/train'))
+    cfg = city_cfg(
+        city,
+        data_prefix=dict(
+            img_path='leftImg8bit/training', seg_map_path='gtFine/train'))
     with pytest.raises(DatasetCheckError, match='leftImg8bit/training'):
         build_split_dataset(cfg, 'train')
     cfg = city_cfg(city, img_suffix='.jpg')
@@ -285,8 +293,8 @@ def _runner(tmp_path, data, **extra):
     from mmengine.runner import Runner
     os.makedirs(tmp_path, exist_ok=True)
     cfg = Config.fromfile(
-        tiny_train_config(str(tmp_path / 'cfg.py'), data, max_iters=1,
-                          ckpt_interval=1))
+        tiny_train_config(
+            str(tmp_path / 'cfg.py'), data, max_iters=1, ckpt_interval=1))
     cfg.work_dir = str(tmp_path / 'work')
     cfg.merge_from_dict(extra)
     return Runner.from_cfg(cfg)
@@ -294,11 +302,11 @@ def _runner(tmp_path, data, **extra):
 
 def test_training_refuses_to_start_on_errors(tmp_path, city):
     lbl = labels(city, 'gtFine/train', '_labelTrainIds.png')[0]
-    ids = cv2.imread(lbl.replace('labelTrainIds', 'labelIds'),
-                     cv2.IMREAD_UNCHANGED)
+    ids = cv2.imread(
+        lbl.replace('labelTrainIds', 'labelIds'), cv2.IMREAD_UNCHANGED)
     cv2.imwrite(lbl, ids)
-    runner = _runner(tmp_path, city,
-                     dataset_check=dict(allow_warnings=True, num_samples=6))
+    runner = _runner(
+        tmp_path, city, dataset_check=dict(allow_warnings=True, num_samples=6))
     with pytest.raises(DatasetCheckError) as e:
         runner.train()
     msg = str(e.value)
@@ -312,7 +320,7 @@ def test_training_stops_on_warnings_unless_allowed(tmp_path, city):
     os.remove(city_image(lbl))
     with pytest.raises(DatasetCheckError, match='--allow-dataset-warnings'):
         _runner(tmp_path / 'a', city).train()
-    runner = _runner(tmp_path / 'b', city,
-                     dataset_check=dict(allow_warnings=True))
+    runner = _runner(
+        tmp_path / 'b', city, dataset_check=dict(allow_warnings=True))
     runner.train()
     assert runner.iter == 1

@@ -100,8 +100,9 @@ def test_getattr_is_restricted_to_history_buffer_statistics(tmp_path):
         assert obj is not builtins.exec and obj is not builtins.eval
     from mmseg_sctnet.compat.safe_load import SAFE_GLOBAL_NAMES
     assert 'builtins.getattr' in SAFE_GLOBAL_NAMES  # the restricted one
-    assert not any(n.startswith(('os.', 'posix.', 'subprocess', 'builtins.e'))
-                   for n in SAFE_GLOBAL_NAMES)
+    assert not any(
+        n.startswith(('os.', 'posix.', 'subprocess', 'builtins.e'))
+        for n in SAFE_GLOBAL_NAMES)
 
 
 def test_init_model_and_load_checkpoint_refuse(evil):
@@ -183,13 +184,18 @@ def test_mmengine_checkpoint_with_optimizer_message_hub_resumes(tmp_path):
     HistoryBuffers, LinearLR+PolyLR states, meta, RNG states); it loads with
     weights_only and a second Runner resumes from it."""
     from mmseg_sctnet.engine import ExactResumeHook
-    first = toy_runner(tmp_path / 'a', max_iters=6, interval=3,
-                       custom_hooks=[ExactResumeHook()])
+    first = toy_runner(
+        tmp_path / 'a',
+        max_iters=6,
+        interval=3,
+        custom_hooks=[ExactResumeHook()])
     first.train()
     ckpt_path = str(tmp_path / 'a' / 'iter_3.pth')
     ckpt = safe_torch_load(ckpt_path)
-    assert {'meta', 'state_dict', 'message_hub', 'optimizer',
-            'param_schedulers', 'rng_state'} <= set(ckpt)
+    assert {
+        'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers',
+        'rng_state'
+    } <= set(ckpt)
     from mmengine.logging import HistoryBuffer
     loss_buf = ckpt['message_hub']['log_scalars']['train/loss']
     assert isinstance(loss_buf, HistoryBuffer) and len(loss_buf.data[0]) == 3
@@ -226,9 +232,9 @@ def test_official_layout_checkpoint_loads_through_init_model(
     import mmengine.logging
     logged = []
     orig = mmengine.logging.print_log
-    monkeypatch.setattr(mmengine.logging, 'print_log',
-                        lambda msg, *a, **k: (logged.append(str(msg)),
-                                              orig(msg, *a, **k)))
+    monkeypatch.setattr(
+        mmengine.logging, 'print_log', lambda msg, *a, **k:
+        (logged.append(str(msg)), orig(msg, *a, **k)))
     from mmseg.apis import init_model
     model = init_model(CITY_CONFIG['S'], path, device='cpu')
     sha = hashlib.sha256(open(path, 'rb').read()).hexdigest()
@@ -245,8 +251,8 @@ def test_checksum_cache_and_name_mismatch_warning(tmp_path, monkeypatch):
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
     calls = []
     real = hashlib.sha256
-    monkeypatch.setattr(checksum.hashlib, 'sha256',
-                        lambda *a: (calls.append(1), real(*a))[1])
+    monkeypatch.setattr(checksum.hashlib, 'sha256', lambda *a:
+                        (calls.append(1), real(*a))[1])
     assert checksum.file_sha256(str(p)) == digest
     assert checksum.file_sha256(str(p)) == digest
     assert len(calls) == 1  # cached by path, size, mtime
@@ -296,25 +302,27 @@ def test_publish_model_strips_training_state_and_names_by_sha(
     # loading the tampered file warns that its name's hash does not match
     from mmseg_sctnet.compat.checksum import name_hash_mismatch
     assert 'not the published one' in name_hash_mismatch(
-        final, hashlib.sha256(open(final, 'rb').read()).hexdigest())
+        final,
+        hashlib.sha256(open(final, 'rb').read()).hexdigest())
     # student only: what is deployed
-    assert tool.main([path, str(tmp_path / 'student.pth'),
-                      '--student-only']) == 0
-    (student, ) = [f for f in os.listdir(tmp_path) if
-                   f.startswith('student-')]
+    assert tool.main([path,
+                      str(tmp_path / 'student.pth'), '--student-only']) == 0
+    (student, ) = [f for f in os.listdir(tmp_path) if f.startswith('student-')]
     keys = set(safe_torch_load(str(tmp_path / student))['state_dict'])
-    assert keys == {k for k in state
-                    if k.startswith(('backbone.', 'decode_head.'))}
+    assert keys == {
+        k
+        for k in state if k.startswith(('backbone.', 'decode_head.'))
+    }
 
 
-def test_published_model_deploys_through_init_model(official_ckpt_s,
-                                                    tmp_path):
+def test_published_model_deploys_through_init_model(official_ckpt_s, tmp_path):
     path, state = official_ckpt_s
     load_tool('publish_model').main([path, str(tmp_path / 'm.pth')])
     (pub, ) = os.listdir(tmp_path)
     from mmseg.apis import inference_model, init_model
     model = init_model(CITY_CONFIG['S'], str(tmp_path / pub), device='cpu')
-    torch.testing.assert_close(model.state_dict()['decode_head.conv_seg.weight'],
-                               state['decode_head.conv_seg.weight'])
+    torch.testing.assert_close(
+        model.state_dict()['decode_head.conv_seg.weight'],
+        state['decode_head.conv_seg.weight'])
     result = inference_model(model, np.zeros((64, 128, 3), np.uint8))
     assert result.pred_sem_seg.data.shape[-2:] == (64, 128)

@@ -97,9 +97,9 @@ def main(argv=None):
                 f'{args.input} holds a {type(ckpt).__name__}, not a '
                 'checkpoint dict.')
         state = ckpt.get('state_dict', ckpt)
-        state = OrderedDict(
-            (k[7:] if k.startswith('module.') else k, v)
-            for k, v in state.items() if isinstance(v, torch.Tensor))
+        state = OrderedDict((k[7:] if k.startswith('module.') else k, v)
+                            for k, v in state.items()
+                            if isinstance(v, torch.Tensor))
         if 'decode_head.conv_seg.weight' not in state:
             raise CheckpointMismatchError(
                 f'{args.input} is not a segmentor checkpoint (no '
@@ -117,9 +117,12 @@ def main(argv=None):
             source_sha256=source_sha,
             student_only=bool(args.student_only),
             dropped=dict(dropped))
-        top_dropped = [k for k in ckpt if k not in ('state_dict', 'meta')
-                       and k in ('optimizer', 'message_hub',
-                                 'param_schedulers', 'rng_state')]
+        top_dropped = [
+            k for k in ckpt
+            if k not in ('state_dict',
+                         'meta') and k in ('optimizer', 'message_hub',
+                                           'param_schedulers', 'rng_state')
+        ]
         buf = io.BytesIO()
         torch.save(dict(meta=meta, state_dict=kept), buf)
         data = buf.getvalue()
@@ -162,9 +165,10 @@ def main(argv=None):
         n_params = sum(v.numel() for v in kept.values())
         print(f'kept     {len(kept)} tensors, {n_params:,} values: ' +
               ', '.join(f'{g} {n}' for g, n in groups.items()))
-        print('dropped  ' + ', '.join(
-            [f'{g} ({n} tensors)' for g, n in dropped.items()] + top_dropped
-        ) if dropped or top_dropped else 'dropped  nothing')
+        print('dropped  ' +
+              ', '.join([f'{g} ({n} tensors)'
+                         for g, n in dropped.items()] + top_dropped)
+              if dropped or top_dropped else 'dropped  nothing')
         print(f'source   {args.input} (sha256 {source_sha})')
         print(f'wrote    {final} ({len(data) / 2**20:.1f} MiB)')
         print(f'sha256   {sha}')

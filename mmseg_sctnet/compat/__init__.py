@@ -32,9 +32,8 @@ from .safe_load import register_safe_globals, safe_torch_load
 __all__ = [
     'apply', 'MissingCompiledOpError', 'UnsafeCheckpointError',
     'safe_torch_load', 'has_compiled_ops', 'file_sha256', 'UserError',
-    'CheckpointNotFoundError', 'CheckpointMismatchError',
-    'NonFiniteLossError', 'DatasetCheckError', 'exit_on_user_error',
-    'atomic_io'
+    'CheckpointNotFoundError', 'CheckpointMismatchError', 'NonFiniteLossError',
+    'DatasetCheckError', 'exit_on_user_error', 'atomic_io'
 ]
 
 _APPLIED = False
@@ -50,7 +49,9 @@ def load_from_local_safe(filename, map_location):
     return safe_torch_load(filename, map_location=map_location)
 
 
-def load_from_http_safe(filename, map_location=None, model_dir=None,
+def load_from_http_safe(filename,
+                        map_location=None,
+                        model_dir=None,
                         progress=None):
     """MMEngine ``CheckpointLoader`` backend for ``http(s)://`` URLs.
 
@@ -73,7 +74,8 @@ def load_from_http_safe(filename, map_location=None, model_dir=None,
         if not osp.exists(cached):
             os.makedirs(model_dir, exist_ok=True)
             torch.hub.download_url_to_file(
-                filename, cached,
+                filename,
+                cached,
                 progress=os.isatty(0) if progress is None else progress)
 
     if rank == 0:

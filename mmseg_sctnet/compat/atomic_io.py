@@ -87,7 +87,8 @@ def _test_delay(path: str) -> None:
             time.sleep(float(seconds))
 
 
-def atomic_write(path: Union[str, Path], data: Union[bytes, str],
+def atomic_write(path: Union[str, Path],
+                 data: Union[bytes, str],
                  encoding: str = 'utf-8') -> None:
     """Write ``data`` to ``path`` so that ``path`` is never partial.
 
@@ -261,14 +262,14 @@ def find_latest_checkpoint(path: str) -> Optional[str]:
                 logger='current',
                 level=30)
         else:
-            print_log('Did not find last_checkpoint to be resumed.',
-                      logger='current')
+            print_log(
+                'Did not find last_checkpoint to be resumed.',
+                logger='current')
         return None
     latest = max(found)[1]
     print_log(
-        f'{save_file} ' +
-        (f'names {last_saved}, which does not exist'
-         if last_saved else 'is missing or empty') +
+        f'{save_file} ' + (f'names {last_saved}, which does not exist'
+                           if last_saved else 'is missing or empty') +
         f'; resuming from the newest checkpoint in the folder, {latest}.',
         logger='current',
         level=30)
@@ -320,8 +321,7 @@ def install() -> None:
     from mmengine.fileio import io as fileio_io
     from mmengine.fileio.backends import backends, register_backend
     if backends.get('local') is not AtomicLocalBackend:
-        register_backend(
-            'local', AtomicLocalBackend, force=True, prefixes='')
+        register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     for key, inst in list(fileio_io.backend_instances.items()):
         if type(inst) is LocalBackend:
             del fileio_io.backend_instances[key]

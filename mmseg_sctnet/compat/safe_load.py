@@ -126,8 +126,9 @@ def _explain(filename: str, err: Exception) -> UnsafeCheckpointError:
         'new_path.')
 
 
-def checkpoint_not_found(filename: str,
-                         what: str = 'Checkpoint file') -> CheckpointNotFoundError:
+def checkpoint_not_found(
+        filename: str,
+        what: str = 'Checkpoint file') -> CheckpointNotFoundError:
     """The error for a checkpoint path that does not exist."""
     return CheckpointNotFoundError(
         f'{what} not found: {filename!s} (resolved to '

@@ -142,8 +142,8 @@ def _pipeline_reduce_zero_label(dataset) -> Optional[bool]:
 
 def _class_default_reduce_zero_label(dataset) -> Optional[bool]:
     try:
-        p = inspect.signature(type(dataset).__init__).parameters.get(
-            'reduce_zero_label')
+        p = inspect.signature(
+            type(dataset).__init__).parameters.get('reduce_zero_label')
     except (TypeError, ValueError):
         return None
     if p is None or p.default is inspect.Parameter.empty:
@@ -243,8 +243,8 @@ def check_dataset(dataset,
 
 def _check_leaf(ds, num_classes, ignore_index, max_files, seed, split,
                 progress) -> DatasetReport:
-    if hasattr(ds, 'full_init') and not getattr(ds, '_fully_initialized',
-                                                True):
+    if hasattr(ds,
+               'full_init') and not getattr(ds, '_fully_initialized', True):
         ds.full_init()
     data_root = getattr(ds, 'data_root', None) or ''
     prefix = getattr(ds, 'data_prefix', {}) or {}
@@ -333,8 +333,8 @@ def _check_leaf(ds, num_classes, ignore_index, max_files, seed, split,
             Finding(
                 'error', 'missing_label',
                 f'{len(missing)} image(s) without a label file: ' +
-                _name_files([f'{img} (expected {seg})'
-                             for seg, img in missing]) +
+                _name_files(
+                    [f'{img} (expected {seg})' for seg, img in missing]) +
                 f'. Labels are found by replacing the image suffix '
                 f'{img_suffix!r} with {seg_suffix!r} under {ann_dir}; add '
                 'the label files, remove those images, or fix '
@@ -368,8 +368,7 @@ def _check_leaf(ds, num_classes, ignore_index, max_files, seed, split,
                     _name_files(orphans) +
                     f'. The image is expected under {img_dir} with suffix '
                     f'{img_suffix!r}; these labels are not used. Copy the '
-                    'missing images or fix img_suffix/data_prefix.',
-                    orphans))
+                    'missing images or fix img_suffix/data_prefix.', orphans))
 
     # ---- pixel checks on a sample --------------------------------------
     skip = {img for _, img in missing} | {p for p, _ in missing_img}
@@ -445,14 +444,14 @@ def _check_leaf(ds, num_classes, ignore_index, max_files, seed, split,
         items = col.get(code)
         if items:
             F.append(
-                Finding(level, code,
-                        text.format(n=len(items)) +
-                        _name_files([fmt(p, d) for p, d in items]),
-                        [p for p, _ in items]))
+                Finding(
+                    level, code,
+                    text.format(n=len(items)) +
+                    _name_files([fmt(p, d) for p, d in items]),
+                    [p for p, _ in items]))
 
-    files_finding(
-        'unreadable', 'error', '{n} file(s) cannot be read: ',
-        lambda p, d: f'{p} [{d}]')
+    files_finding('unreadable', 'error', '{n} file(s) cannot be read: ',
+                  lambda p, d: f'{p} [{d}]')
     if col.get('unreadable'):
         F[-1].message += ('. Re-copy or re-export them (a truncated '
                           'download/copy is the usual cause), or remove '
@@ -467,10 +466,9 @@ def _check_leaf(ds, num_classes, ignore_index, max_files, seed, split,
         F[-1].message += ('. Labels must have exactly the image size; '
                           'export them again at full resolution (resize '
                           'with nearest-neighbour if you must).')
-    files_finding(
-        'colour_label', 'error',
-        '{n} label file(s) are colour (3-channel) images: ',
-        lambda p, d: f'{p} {tuple(d)}')
+    files_finding('colour_label', 'error',
+                  '{n} label file(s) are colour (3-channel) images: ',
+                  lambda p, d: f'{p} {tuple(d)}')
     if col.get('colour_label'):
         F[-1].message += ('. Labels must be single-channel PNGs whose '
                           'pixel value is the class index (a palette PNG '
@@ -479,8 +477,7 @@ def _check_leaf(ds, num_classes, ignore_index, max_files, seed, split,
     files_finding(
         'label_not_8bit', 'error',
         '{n} label file(s) hold values above 255, which MMSegmentation '
-        'reads as uint8 (they wrap around): ',
-        lambda p, d: f'{p} (max {d})')
+        'reads as uint8 (they wrap around): ', lambda p, d: f'{p} (max {d})')
     if col.get('label_not_8bit'):
         F[-1].message += ('. Store labels as 8-bit PNGs with values '
                           f'0..{max(n_cls - 1, 0)} and 255 for ignored '
@@ -513,9 +510,8 @@ def _value_findings(report, per_file, raw_total, eff_total, n_cls, ignore,
             bad_files.append((path, bad))
     bad_values = sorted({v for _, vs in bad_files for v in vs})
     is_city = type(ds).__name__ == 'CityscapesDataset' or n_cls == 19
-    named = '; '.join(
-        f'{p} has {vs[:8]}{"..." if len(vs) > 8 else ""}'
-        for p, vs in bad_files[:MAX_NAMED])
+    named = '; '.join(f'{p} has {vs[:8]}{"..." if len(vs) > 8 else ""}'
+                      for p, vs in bad_files[:MAX_NAMED])
     if len(bad_files) > MAX_NAMED:
         named += f' (and {len(bad_files) - MAX_NAMED} more files)'
     if bad_files:
@@ -566,8 +562,7 @@ def _value_findings(report, per_file, raw_total, eff_total, n_cls, ignore,
             if reduce:
                 why += (' reduce_zero_label=True subtracts 1 from every '
                         'value first.')
-        F.append(Finding('error', code, head + why, [p for p, _ in
-                                                     bad_files]))
+        F.append(Finding('error', code, head + why, [p for p, _ in bad_files]))
 
     # reduce_zero_label on data that is already 0-based
     if reduce and ignore in raw_vals and \
@@ -593,8 +588,7 @@ def _value_findings(report, per_file, raw_total, eff_total, n_cls, ignore,
             raw_vals <= {0, ignore}:
         F.append(
             Finding(
-                'error', 'binary_mask_255',
-                f'the masks are binary 0/{ignore} '
+                'error', 'binary_mask_255', f'the masks are binary 0/{ignore} '
                 f'({100 * raw_total[ignore] / total:.1f}% {ignore}) but '
                 f'{ignore} is the ignore index, so the foreground is never '
                 'trained and every labelled pixel is class 0: the log shows '
@@ -618,8 +612,10 @@ def _value_findings(report, per_file, raw_total, eff_total, n_cls, ignore,
                 '(symptoms: loss_ce ~0 and accuracy 100 in the log, mIoU '
                 '~0). ' + why, [p for p, _, _ in per_file[:MAX_NAMED]]))
     else:
-        all_ign = [p for p, _, eff in per_file if eff.sum() and
-                   eff[ignore] == eff.sum()]
+        all_ign = [
+            p for p, _, eff in per_file
+            if eff.sum() and eff[ignore] == eff.sum()
+        ]
         if all_ign:
             F.append(
                 Finding(
@@ -628,8 +624,8 @@ def _value_findings(report, per_file, raw_total, eff_total, n_cls, ignore,
                     f'index {ignore}: ' + _name_files(all_ign) +
                     '. They contribute nothing to training; check them.',
                     all_ign))
-        present = np.nonzero(
-            np.where(np.arange(256) == ignore, 0, eff_total))[0]
+        present = np.nonzero(np.where(np.arange(256) == ignore, 0,
+                                      eff_total))[0]
         if labelled and len(present) == 1 and n_cls > 1 and \
                 len(per_file) > 1:
             c = int(present[0])
@@ -722,8 +718,8 @@ def _check_paths(ds_cfg, split):
         cls = DATASETS.get(ds_cfg.get('type', '')) if isinstance(
             ds_cfg.get('type'), str) else ds_cfg.get('type')
         try:
-            suffix = inspect.signature(cls.__init__).parameters[
-                'img_suffix'].default
+            suffix = inspect.signature(
+                cls.__init__).parameters['img_suffix'].default
         except (AttributeError, KeyError, TypeError, ValueError):
             suffix = None
     if isinstance(suffix, str) and osp.isdir(img_dir) and \

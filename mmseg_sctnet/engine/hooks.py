@@ -99,8 +99,9 @@ class DatasetCheckHook(Hook):
             return  # test()/val(): the data are checked by the metric run
         opts = self._options(runner)
         if not opts['enable']:
-            print_log('Dataset check disabled (dataset_check.enable=False).',
-                      logger='current')
+            print_log(
+                'Dataset check disabled (dataset_check.enable=False).',
+                logger='current')
             return
         from ..datasets.checker import check_dataset
         head = getattr(_unwrap(runner.model), 'decode_head', None)
@@ -111,8 +112,8 @@ class DatasetCheckHook(Hook):
         val_loop = getattr(runner, '_val_loop', None)
         if val_loop is not None and hasattr(val_loop, 'dataloader') and \
                 opts['val_samples']:
-            splits.append(('val', val_loop.dataloader.dataset,
-                           opts['val_samples']))
+            splits.append(
+                ('val', val_loop.dataloader.dataset, opts['val_samples']))
         self.reports = []
         for split, dataset, n in splits:
             report = check_dataset(
@@ -123,14 +124,14 @@ class DatasetCheckHook(Hook):
                 split=split)
             self.reports.append(report)
             level = 'INFO' if report.ok() else 'WARNING'
-            print_log(report.format(), logger='current', level=level_num(
-                level))
+            print_log(
+                report.format(), logger='current', level=level_num(level))
         errors = [f for r in self.reports for f in r.errors]
         warnings = [f for r in self.reports for f in r.warnings]
         if errors or (warnings and not opts['allow_warnings']):
             cfg_name = getattr(runner.cfg, 'filename', None) or 'CONFIG'
-            what = (f'{len(errors)} error(s)' if errors else
-                    f'{len(warnings)} warning(s)')
+            what = (f'{len(errors)} error(s)'
+                    if errors else f'{len(warnings)} warning(s)')
             lines = [
                 f'Training refused to start: the dataset check found '
                 f'{what}.'
@@ -141,8 +142,8 @@ class DatasetCheckHook(Hook):
             lines.append(
                 f'Fix the data or the config; `python tools/check_dataset.py '
                 f'{cfg_name} --split train` checks every file.' +
-                ('' if errors else
-                 ' To train anyway after reading the warnings: '
+                (''
+                 if errors else ' To train anyway after reading the warnings: '
                  'tools/train.py --allow-dataset-warnings (config: '
                  'dataset_check = dict(allow_warnings=True)).'))
             raise DatasetCheckError('\n'.join(lines))
@@ -201,8 +202,7 @@ class NonFiniteLossHook(Hook):
             return {}
         return {
             n: float(x)
-            for n, x in zip(names, stacked.tolist())
-            if not np.isfinite(x)
+            for n, x in zip(names, stacked.tolist()) if not np.isfinite(x)
         }
 
     def _last_good(self, runner) -> Optional[str]:
@@ -219,14 +219,13 @@ class NonFiniteLossHook(Hook):
         keep = (f'The last good checkpoint is {last} (resume after the fix: '
                 f'tools/train.py {cfg_name} --resume {last}).'
                 if last else 'No checkpoint has been written yet.')
-        return (
-            f'Training stopped at iteration {it}: {what}. The weights '
-            f'after this step were not saved. {keep} Usual causes: a '
-            'learning rate too high for this batch size (lower '
-            'optim_wrapper.optimizer.lr or set optim_wrapper.clip_grad='
-            'dict(max_norm=...)), label values outside [0, num_classes) '
-            '(run tools/check_dataset.py CONFIG), broken images, or fp16 '
-            'overflow with --amp.')
+        return (f'Training stopped at iteration {it}: {what}. The weights '
+                f'after this step were not saved. {keep} Usual causes: a '
+                'learning rate too high for this batch size (lower '
+                'optim_wrapper.optimizer.lr or set optim_wrapper.clip_grad='
+                'dict(max_norm=...)), label values outside [0, num_classes) '
+                '(run tools/check_dataset.py CONFIG), broken images, or fp16 '
+                'overflow with --amp.')
 
     def after_train_iter(self,
                          runner,
@@ -250,17 +249,15 @@ class NonFiniteLossHook(Hook):
                     logger='current',
                     level=level_num('WARNING'))
                 return
-        msg = self._message(runner, it,
-                            f'loss term(s) {terms} are not finite')
+        msg = self._message(runner, it, f'loss term(s) {terms} are not finite')
         print_log(msg, logger='current', level=level_num('ERROR'))
         raise NonFiniteLossError(msg)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('state_dict', {})
         bad = [
-            k for k, v in state.items()
-            if isinstance(v, torch.Tensor) and v.is_floating_point()
-            and not bool(torch.isfinite(v).all())
+            k for k, v in state.items() if isinstance(v, torch.Tensor)
+            and v.is_floating_point() and not bool(torch.isfinite(v).all())
         ]
         if bad:
             it = checkpoint.get('meta', {}).get('iter', runner.iter + 1)
