@@ -1,7 +1,7 @@
 """Conv-Former block (CFBlock)."""
 import torch.nn as nn
 from mmengine.model import BaseModule
-from timm.layers import DropPath
+from mmcv.cnn.bricks.drop import DropPath
 from torch import Tensor
 
 from .conv_attention import ConvolutionalAttention
