@@ -57,6 +57,7 @@ def run(cmd, timeout=600, env=None, **kw):
     e = dict(os.environ)
     e.pop('PYTHONPATH', None)  # the tools must find the plugin themselves
     e.setdefault('OMP_NUM_THREADS', '1')
+    e['PYTHON'] = PY  # the launcher scripts use this interpreter
     if env:
         e.update(env)
     return subprocess.run(

@@ -27,10 +27,10 @@ model = dict(
             in_channels=[32, 64, 160, 256], channels=128,
             norm_cfg=norm_cfg)))
 
-max_iters = 300
+max_iters = 200
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
     dict(
         type='PolyLR',
         eta_min=0.0,
@@ -39,7 +39,7 @@ param_scheduler = [
         end=max_iters,
         by_epoch=False),
 ]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 3)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 4)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(

@@ -45,7 +45,7 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
-max_iters = 300
+max_iters = 100
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3, weight_decay=0.01),
     paramwise_cfg=dict(
@@ -54,7 +54,7 @@ optim_wrapper = dict(
             norm=dict(decay_mult=0.0),
             head=dict(lr_mult=10.0))))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=10),
     dict(
         type='PolyLR',
         eta_min=0.0,
@@ -63,7 +63,7 @@ param_scheduler = [
         end=max_iters,
         by_epoch=False),
 ]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 3)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 4)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(
