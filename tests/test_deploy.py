@@ -168,7 +168,7 @@ def test_deploy_tool_and_checkpoint_roundtrip(tmp_path, capsys):
     tool = load_tool('deploy.py')
     err = tool.main([src, out, '--config', CITY_CONFIG['S']])
     assert err < TOL
-    assert 'BatchNorm layers: 38 -> 12' in capsys.readouterr().out
+    assert 'BatchNorm layers: 36 -> 12' in capsys.readouterr().out
     eager = init_model(CITY_CONFIG['S'], src)
     deployed = init_model(CITY_CONFIG['S'], out)
     assert is_deployed(deployed) and not is_deployed(eager)

@@ -98,7 +98,9 @@ def test_deployed_graph_has_the_same_flops():
 ])
 def test_inference_params_exclude_training_heads(config, params):
     model = _model(config)
-    assert model.auxiliary_head is not None  # built, but not counted
+    # the inference model is the deployed network: no auxiliary head
+    assert not model.with_auxiliary_head
+    assert sum(p.numel() for p in model.parameters()) == params
     assert inference_params(model) == params
 
 

@@ -273,7 +273,8 @@ def test_clear_errors(ckpts, tmp_path):
     teacher = str(tmp_path / 'teacher.pth')
     torch.save({'teacher_backbone.layers.0.0.projection.weight':
                 torch.zeros(32, 3, 7, 7)}, teacher)
-    with pytest.raises(SystemExit, match='does not match the model'):
+    with pytest.raises(SystemExit,
+                       match="does not hold this config's network"):
         tool.main([img, CONFIG, teacher, '--out', str(tmp_path / 'o')])
 
 

@@ -44,8 +44,10 @@ def load_partial_state_dict(module: torch.nn.Module,
         dict with ``missing``, ``unexpected`` and ``mismatched`` key lists.
     """
     from mmseg_sctnet.compat import safe_torch_load
+    from mmseg_sctnet.compat.errors import (CheckpointMismatchError,
+                                            CheckpointNotFoundError)
     if not osp.isfile(filename):
-        raise FileNotFoundError(
+        raise CheckpointNotFoundError(
             f'{what} not found: {filename!r} (resolved to '
             f'{osp.abspath(filename)!r}). {hint}')
     state = extract_state_dict(safe_torch_load(filename, map_location='cpu'))
@@ -64,7 +66,7 @@ def load_partial_state_dict(module: torch.nn.Module,
                 mismatched.append(
                     f'{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}')
     if not to_load:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f'{what} {filename!r} has no tensor that matches this model '
             f'({len(state)} tensors in the file, e.g. {list(state)[:3]}). '
             f'{hint}')

@@ -248,7 +248,8 @@ class VitGuidanceHead(BaseModule):
                f'work_dirs/<segformer>/iter_<N>.pth {filename}. To train '
                'without SIAM: --cfg-options model.use_siam=False.')
         if not osp.isfile(filename):
-            raise FileNotFoundError(
+            from mmseg_sctnet.compat.errors import CheckpointNotFoundError
+            raise CheckpointNotFoundError(
                 f'Teacher checkpoint not found: {filename!r} (resolved to '
                 f'{osp.abspath(filename)!r}). {fix}')
         state = extract_teacher_state_dict(

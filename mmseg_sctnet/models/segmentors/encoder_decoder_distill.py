@@ -42,9 +42,11 @@ class EncoderDecoderDistill(EncoderDecoder):
       backbone and the decode head only; the teacher is never run there.
 
     The guidance head is not built at all when ``use_siam=False`` (plain
-    student training, the ablation) or when ``train_cfg`` is None (what
-    ``mmseg.apis.init_model`` and ``tools/test.py`` do): inference needs no
-    teacher file, and teacher tensors found in a checkpoint are skipped.
+    student training, the ablation). When ``train_cfg`` is None (what
+    ``mmseg.apis.init_model`` and ``tools/test.py`` do) no auxiliary head is
+    built: the inference model is the deployed CNN (backbone + SCTHead),
+    needs no teacher file, and the training-only tensors of a checkpoint are
+    skipped. Loading a checkpoint into such a model is strict.
 
     Args:
         siam_head (dict, optional): the :class:`VitGuidanceHead` config.
@@ -65,6 +67,7 @@ class EncoderDecoderDistill(EncoderDecoder):
                  init_cfg: Optional[dict] = None,
                  use_siam: bool = True):
         self.use_siam = bool(use_siam) and train_cfg is not None
+        self.inference_only = train_cfg is None
         num_classes = decode_head.get('num_classes')
         heads = []
         if auxiliary_head is not None:
@@ -73,19 +76,22 @@ class EncoderDecoderDistill(EncoderDecoder):
         if siam_head is not None:
             heads.append(siam_head)
         heads = [copy.deepcopy(h) for h in heads]
-        # heads after the last non-guidance head may be skipped; a guidance
-        # head in the middle would shift the official indices
+        # Heads that are not built: every auxiliary head of an inference
+        # model, the guidance head without SIAM. Only trailing heads may be
+        # skipped, so the official indices (auxiliary_head.0/.1) never shift.
         self._skipped_heads: List[int] = []
         kept = []
         for idx, cfg in enumerate(heads):
             if _is_guidance_cfg(cfg):
                 cfg.setdefault('teacher_head', {})
                 cfg['teacher_head'].setdefault('num_classes', num_classes)
-                if not self.use_siam:
-                    self._skipped_heads.append(idx)
-                    continue
+                skip = not self.use_siam
             else:
                 cfg.setdefault('num_classes', num_classes)
+                skip = self.inference_only
+            if skip:
+                self._skipped_heads.append(idx)
+                continue
             if self._skipped_heads:
                 raise ValueError('the VitGuidanceHead must come last among '
                                  'the auxiliary heads (official layout)')
@@ -110,7 +116,8 @@ class EncoderDecoderDistill(EncoderDecoder):
         ``init_weights`` (the teacher checkpoint loading among them) would
         silently never run.
         """
-        if auxiliary_head is None:
+        if not auxiliary_head:
+            self.auxiliary_head = None
             return
         if not isinstance(auxiliary_head, (list, tuple)):
             auxiliary_head = [auxiliary_head]
@@ -129,28 +136,36 @@ class EncoderDecoderDistill(EncoderDecoder):
     def _check_checkpoint_keys(self, state_dict, prefix, *args, **kwargs):
         """Load-time checks on a checkpoint's keys.
 
-        * Tensors of guidance heads that were not built (inference,
-          ``use_siam=False``) are dropped with one log line.
+        * Tensors of heads that were not built (every auxiliary head of an
+          inference model, the teacher with ``use_siam=False``) are dropped
+          with one log line.
         * A classifier trained for another number of classes stops loading
           with a message naming both numbers and the fix.
+        * An inference model (``train_cfg=None``: ``init_model``,
+          ``tools/test.py``) must receive every tensor of its backbone and
+          decode head with the right shape: a checkpoint of another model
+          (SCTNet-S vs -B, a teacher file, ...) is refused instead of being
+          loaded partly.
         """
-        dropped = []
+        from mmseg_sctnet.compat.errors import CheckpointMismatchError
+        dropped = 0
         for idx in self._skipped_heads:
             p = f'{prefix}auxiliary_head.{idx}.'
             for k in [k for k in state_dict if k.startswith(p)]:
-                dropped.append(state_dict.pop(k))
+                del state_dict[k]
+                dropped += 1
         if dropped:
             print_log(
-                f'Skipped {len(dropped)} training-only tensors (teacher and '
-                'SIAM projections) of the checkpoint: the guidance head is not '
-                'built for inference or with use_siam=False.',
+                f'Skipped {dropped} training-only tensors of the checkpoint '
+                '(auxiliary head, SIAM projections, teacher): those heads are '
+                'not built for inference or with use_siam=False.',
                 logger='current')
         key = f'{prefix}decode_head.conv_seg.weight'
         if key in state_dict:
             n_ckpt = state_dict[key].shape[0]
             n_cfg = self.decode_head.conv_seg.weight.shape[0]
             if n_ckpt != n_cfg:
-                raise ValueError(
+                raise CheckpointMismatchError(
                     f'The checkpoint\'s classifier predicts {n_ckpt} classes '
                     f'but the config builds {n_cfg} (num_classes of '
                     'decode_head/auxiliary_head). Use the config that matches '
@@ -159,6 +174,28 @@ class EncoderDecoderDistill(EncoderDecoder):
                     'only: --cfg-options load_from=None '
                     'model.backbone.init_cfg.type=Pretrained '
                     'model.backbone.init_cfg.checkpoint=<this checkpoint>.')
+        if self.inference_only:
+            own = {
+                k: v
+                for k, v in self.state_dict().items()
+                if k.startswith(('backbone.', 'decode_head.'))
+            }
+            missing = [k for k in own if prefix + k not in state_dict]
+            shape = [
+                f'{k}: checkpoint {tuple(state_dict[prefix + k].shape)} vs '
+                f'model {tuple(v.shape)}' for k, v in own.items()
+                if prefix + k in state_dict
+                and state_dict[prefix + k].shape != v.shape
+            ]
+            if missing or shape:
+                raise CheckpointMismatchError(
+                    'The checkpoint does not hold this config\'s network: '
+                    f'{len(missing)} of its {len(own)} backbone/decode-head '
+                    f'tensors are missing (e.g. {missing[:3]}) and '
+                    f'{len(shape)} have another shape (e.g. {shape[:2]}). Is '
+                    'it a checkpoint of another model size (SCTNet-S vs '
+                    'SCTNet-B, base_channels 32 vs 64) or a teacher/backbone '
+                    'file? Use the config the checkpoint was trained with.')
 
     # ------------------------------------------------------------------
     def loss(self, inputs: Tensor, data_samples) -> dict:
