@@ -71,3 +71,18 @@ def test_checkpoint_of_the_other_model_size_is_refused(official_ckpt_b):
     path, _ = official_ckpt_b
     with pytest.raises(CheckpointMismatchError, match='another model size'):
         init_model(CITY_CONFIG['S'], path, device='cpu')
+
+
+@pytest.mark.parametrize('layout', ['bare', 'no_meta'])
+def test_init_model_accepts_checkpoints_without_meta(official_ckpt_s, layout,
+                                                     tmp_path):
+    """``torch.save(model.state_dict())`` files and ``{'state_dict': ...}``
+    without ``meta`` (mmseg's init_model alone raises KeyError 'meta')."""
+    _, state = official_ckpt_s
+    student = {k: v for k, v in state.items()
+               if k.startswith(('backbone.', 'decode_head.'))}
+    path = str(tmp_path / 'plain.pth')
+    torch.save(student if layout == 'bare' else {'state_dict': student}, path)
+    model = init_model(CITY_CONFIG['S'], path, device='cpu')
+    assert torch.equal(model.state_dict()['decode_head.conv_seg.weight'],
+                       student['decode_head.conv_seg.weight'])

@@ -43,10 +43,22 @@ def load_from_local_safe(filename, map_location):
     """MMEngine ``CheckpointLoader`` backend for local paths.
 
     Same contract as ``mmengine.runner.checkpoint.load_from_local`` but
-    always ``weights_only=True`` with the project allow-list.
+    always ``weights_only=True`` with the project allow-list. A bare state
+    dict (what the official ``pth_convert.py`` or ``torch.save(model
+    .state_dict())`` write) is returned as ``{'state_dict': ..., 'meta':
+    {}}`` and a missing ``meta`` is added, so ``mmseg.apis.init_model``
+    (which reads ``checkpoint['meta']``) accepts such files.
     """
+    import torch
     filename = osp.expanduser(filename)
-    return safe_torch_load(filename, map_location=map_location)
+    ckpt = safe_torch_load(filename, map_location=map_location)
+    if isinstance(ckpt, dict):
+        if 'state_dict' not in ckpt and ckpt and all(
+                isinstance(v, torch.Tensor) for v in ckpt.values()):
+            ckpt = {'state_dict': ckpt}
+        if 'state_dict' in ckpt:
+            ckpt.setdefault('meta', {})
+    return ckpt
 
 
 def load_from_http_safe(filename,
