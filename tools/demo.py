@@ -416,7 +416,7 @@ def main(argv=None):
                          common + _iters_options(args.teacher_iters))
         val = read_scalars(teacher['log_dir'])[1]
         if val:
-            teacher['val_mIoU'] = val[-1]['mIoU']
+            teacher['val_mIoU'] = round(float(val[-1]['mIoU']), 2)
         summary['teacher'] = teacher
         print(f'[{next(step)}/{steps}] convert the teacher '
               '(tools/pth_convert.py)')
@@ -450,8 +450,8 @@ def main(argv=None):
     t_argv = [
         STUDENT_CFG, student['checkpoint'], '--eval', 'mIoU', '--work-dir',
         osp.join(out, 'test'), '--show-dir', pred_dir, '--metrics-json',
-        metrics_json, '--cfg-options'
-    ] + common
+        metrics_json
+    ] + (['--cfg-options'] + common if common else [])
     t0 = time.time()
     result = test_tool.main(t_argv)
     summary['test'] = dict(
@@ -484,7 +484,7 @@ def main(argv=None):
             summary['other_mode'] = dict(
                 name='no SIAM' if o['no_siam'] else 'SIAM',
                 mIoU=o['test']['metrics']['mIoU'],
-                summary=other)
+                summary=_display(other))
     summary['files'] = dict(
         summary=osp.join(out, 'summary.md'),
         miou_table=table,

@@ -45,7 +45,7 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
-max_iters = 100
+max_iters = 300
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3, weight_decay=0.01),
     paramwise_cfg=dict(
@@ -54,7 +54,7 @@ optim_wrapper = dict(
             norm=dict(decay_mult=0.0),
             head=dict(lr_mult=10.0))))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=10),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
     dict(
         type='PolyLR',
         eta_min=0.0,
