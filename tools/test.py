@@ -29,6 +29,8 @@ from _common import (adapt_to_cpu_distributed, check_file,
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from mmseg_sctnet.compat import exit_on_user_error
+
 SUPPORTED_EVAL = ('mIoU', 'mDice', 'mFscore')
 
 
@@ -161,9 +163,12 @@ def run_test(cfg: Config, on_runner=None) -> dict:
         rank=runner.rank)
 
 
+@exit_on_user_error
 def main(argv=None, on_runner=None):
     args = parse_args(argv)
     cfg = build_config(args)
+    from mmseg_sctnet.datasets.checker import check_data_paths
+    check_data_paths(cfg, splits=('test', ))
     init_cpu_distributed(cfg, args.launcher)
     result = run_test(cfg, on_runner)
     if result['rank'] != 0:

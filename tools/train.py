@@ -24,6 +24,8 @@ from _common import (adapt_to_cpu_distributed, check_file, cuda_available,
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from mmseg_sctnet.compat import exit_on_user_error
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Train a segmentor')
@@ -121,10 +123,15 @@ def build_runner(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
     from mmengine.runner import Runner
+
+    from mmseg_sctnet.datasets.checker import check_data_paths
+    # a missing data folder fails here with its path, not inside MMEngine
+    check_data_paths(cfg, splits=('train', 'val'))
     init_cpu_distributed(cfg, args.launcher)
     return Runner.from_cfg(cfg)
 
 
+@exit_on_user_error
 def main(argv=None):
     runner = build_runner(argv)
     runner.train()
