@@ -185,29 +185,6 @@ def environment(dev: torch.device) -> dict:
         threads=torch.get_num_threads())
 
 
-def tune_glibc_malloc() -> bool:
-    """Keep freed memory in the process (glibc ``mallopt``).
-
-    By default glibc serves blocks above 32 MiB (e.g. the 19 x 512 x 1024
-    logits) with ``mmap`` and returns freed heap memory to the system, so
-    every forward pays page faults on fresh memory (about 26 ms for 40 MB
-    here). ``M_MMAP_MAX = 0`` and a huge ``M_TRIM_THRESHOLD`` make later
-    forwards reuse the same pages; the same as starting Python with
-    ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736``. Process-wide
-    and only for glibc; returns False where it does not apply.
-    """
-    import ctypes
-    import ctypes.util
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        m_trim_threshold, m_mmap_max = -1, -4
-        ok = libc.mallopt(m_mmap_max, 0) == 1
-        ok &= libc.mallopt(m_trim_threshold, 1 << 36) == 1
-        return bool(ok)
-    except (OSError, AttributeError):
-        return False
-
-
 def write_json(path: str, data: dict, overwrite: bool = False) -> None:
     """Write ``data``; an existing file is kept unless ``overwrite``."""
     if osp.exists(path) and not overwrite:

@@ -106,9 +106,6 @@ def parse_args(argv=None):
                    'this many times, interleaved, and report the median '
                    '(robust against changing background load; default 1)')
     p.add_argument('--threads', type=int)
-    p.add_argument('--tune-malloc', action='store_true', help='glibc: keep '
-                   'freed memory for reuse (no page faults on every forward; '
-                   'CPU deployment tip, see docs/speed.md)')
     p.add_argument('--out-dir')
     p.add_argument('--overwrite', action='store_true')
     args = p.parse_args(argv)
@@ -293,9 +290,6 @@ def draw_chart(rows, path, title, ref_label):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     dev = H.resolve_device(args.device)
-    malloc_tuned = H.tune_glibc_malloc() if args.tune_malloc else False
-    if args.tune_malloc and not malloc_tuned:
-        print('warning: --tune-malloc has no effect here (not glibc)')
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.fp16 and dev.type != 'cuda':
@@ -318,8 +312,7 @@ def main(argv=None) -> dict:
     cl = args.channels_last if args.channels_last is not None else (
         args.deploy)
     opts = dict(deploy=args.deploy, channels_last=bool(cl), fp16=args.fp16,
-                compile=args.compile, batch=1, resize=True,
-                tune_malloc=malloc_tuned)
+                compile=args.compile, batch=1, resize=True)
     print(f'input 1x3x{args.shape[0]}x{args.shape[1]} on {env["device"]}, '
           f'torch {env["torch"]}, options {opts}')
     entries = [build_one(n, args, dev) for n in args.models]

@@ -54,9 +54,6 @@ def parse_args(argv=None):
                    help='forwards per variant and round')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--threads', type=int)
-    p.add_argument('--tune-malloc', action='store_true', help='glibc: keep '
-                   'freed memory for reuse (no page faults on every forward; '
-                   'CPU deployment tip, see docs/speed.md)')
     p.add_argument('--json', help='write the result to this JSON file')
     p.add_argument('--overwrite', action='store_true')
     args = p.parse_args(argv)
@@ -83,9 +80,6 @@ def build_variant(base, spec, dev):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     dev = H.resolve_device(args.device)
-    malloc_tuned = H.tune_glibc_malloc() if args.tune_malloc else False
-    if args.tune_malloc and not malloc_tuned:
-        print('warning: --tune-malloc has no effect here (not glibc)')
     if args.threads:
         torch.set_num_threads(args.threads)
     if dev.type == 'cuda':
@@ -108,8 +102,7 @@ def main(argv=None) -> dict:
     models = {v: build_variant(base, VARIANTS[v], dev) for v in args.variants}
     inp = torch.randn(1, 3, *shape, device=dev)
     print(f'{args.type} at {shape[0]}x{shape[1]} on {H.device_name(dev)}; '
-          f'{args.rounds} rounds x {args.iters} iteration(s)'
-          f'{"; glibc malloc tuned" if malloc_tuned else ""}')
+          f'{args.rounds} rounds x {args.iters} iteration(s)')
     times = {v: [] for v in args.variants}
     errors = {}
     with torch.inference_mode():
@@ -147,7 +140,6 @@ def main(argv=None) -> dict:
               f'{base_med / med:8.3f}x {errors[v]:12.2e}')
     result = dict(type=args.type, shape=list(shape), rounds=args.rounds,
                   iters=args.iters, reference=first, variants=rows,
-                  tune_malloc=malloc_tuned,
                   **H.environment(dev))
     if args.json:
         H.write_json(args.json, result, overwrite=args.overwrite)

@@ -68,9 +68,6 @@ def parse_args(argv=None):
                    '(skips calibration)')
     p.add_argument('--threads', type=int, help='CPU threads (torch default '
                    'otherwise)')
-    p.add_argument('--tune-malloc', action='store_true', help='glibc: keep '
-                   'freed memory for reuse (no page faults on every forward; '
-                   'CPU deployment tip, see docs/speed.md)')
     p.add_argument('--json', help='write the result to this JSON file')
     p.add_argument('--overwrite', action='store_true', help='allow --json to '
                    'replace an existing file')
@@ -86,9 +83,6 @@ def parse_args(argv=None):
 
 def run(args) -> dict:
     dev = H.resolve_device(args.device)
-    malloc_tuned = H.tune_glibc_malloc() if args.tune_malloc else False
-    if args.tune_malloc and not malloc_tuned:
-        print('warning: --tune-malloc has no effect here (not glibc)')
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.fp16 and dev.type != 'cuda':
@@ -128,8 +122,7 @@ def run(args) -> dict:
         fp16=args.fp16,
         compile=args.compile,
         resize=not args.no_resize,
-        batch=args.batch,
-        tune_malloc=malloc_tuned)
+        batch=args.batch)
     print(f'{name}: input {args.batch}x3x{shape[0]}x{shape[1]} on '
           f'{H.device_name(dev)}, options {opts}')
     res = H.measure(
