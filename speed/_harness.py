@@ -29,7 +29,7 @@ import torch.nn as nn  # noqa: E402
 
 import mmseg_sctnet  # noqa: E402,F401
 from mmseg_sctnet.deploy import (SegmentorWithResize,  # noqa: E402
-                                 build_inference_model, switch_to_deploy)
+                                 switch_to_deploy)
 from mmseg_sctnet.deploy.analysis import (count_flops,  # noqa: E402,F401
                                           inference_params)
 

@@ -27,7 +27,6 @@ nothing beyond torch and onnx. TensorRT FP16 engine (see docs/deploy.md)::
 import argparse
 import os
 import os.path as osp
-import sys
 import warnings
 
 import _bootstrap  # noqa: F401
