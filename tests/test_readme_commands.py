@@ -30,7 +30,8 @@ from conftest import ROOT
 
 DOCS = [
     'README.md', 'docs/getting_started.md', 'docs/custom_dataset.md',
-    'docs/faq.md'
+    'docs/faq.md', 'docs/dataset_prepare.md', 'docs/demo.md',
+    'docs/speed.md', 'docs/deploy.md', 'docs/reliability.md'
 ]
 SHELL_LANGS = {'bash', 'sh', 'shell', 'console', 'zsh'}
 PLAIN_STARTS = ('python', 'bash', 'make')
@@ -103,7 +104,16 @@ def shell_commands(text):
                 continue
             if lang == '' and not line.split()[0].startswith(PLAIN_STARTS):
                 continue
+            cwd = ''  # `cd DIR; python x.py` runs DIR/x.py
             for part in split_chain(line):
+                words = part.split()
+                if words[0] == 'cd' and len(words) == 2:
+                    cwd = osp.normpath(osp.join(cwd, words[1]))
+                    continue
+                if (cwd and len(words) > 1 and words[1].endswith(
+                        ('.py', '.sh')) and not words[1].startswith('/')):
+                    words[1] = osp.join(cwd, words[1])
+                    part = ' '.join(words)
                 out.append((no, part))
     return out
 
@@ -361,6 +371,8 @@ def test_checker_catches_mistakes():
         'pip install -r requirements.txt',
         'pip install -r requirement.txt',
         'python -c "import a; print(1)" && make test; make nope',
+        'cd speed; python torch_speed.py --type sctnet-b-seg50',
+        'cd speed && python no_speed.py',
         '```',
         '```',
         'python tools/train.py configs/none.py',
@@ -386,7 +398,7 @@ def test_checker_catches_mistakes():
         'no script tools/not_a_tool.py', 'no Makefile target "no-such-target"',
         'the Makefile uses no variable NOT_A_VAR', 'no script tools/no_such.sh',
         'requirement.txt does not exist', 'configs/none.py does not exist',
-        'no Makefile target "nope"'
+        'no Makefile target "nope"', 'no script speed/no_speed.py'
     ]
     for e in expected:
         assert e in text, (e, problems)
