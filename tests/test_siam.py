@@ -139,7 +139,7 @@ def test_training_steps_keep_teacher_bit_identical(segformer_b2_ckpt):
                     if '.teacher_' not in n)
     assert len(grouped) == n_student
     torch.manual_seed(0)
-    for step in range(2):
+    for step in range(3):
         data = dict(
             inputs=[torch.randint(0, 255, (3, 64, 128), dtype=torch.uint8)
                     for _ in range(2)],
@@ -298,3 +298,56 @@ def test_teacher_projection_widths_follow_the_teacher_config():
     siam.teacher_channels = dict(stage3=320, stage4=512, decoder=1024)
     with pytest.raises(ValueError, match='does not match'):
         MODELS.build(siam)
+
+
+def test_pth_convert_reads_an_mmseg_0x_checkpoint(segformer_b2_ckpt, tmp_path):
+    """A SegFormer checkpoint as MMSegmentation 0.x / mmcv-full 1.x wrote it
+    (meta with CLASSES, PALETTE, config text, hook_msgs; AdamW state with int
+    steps and tuple betas) converts, drops the training state and gives the
+    same teacher logits as the 1.x-layout file."""
+    path, segformer = segformer_b2_ckpt
+    state = {k: v for k, v in torch.load(path, weights_only=True)
+             ['state_dict'].items()}
+    first = next(iter(state))
+    old = tmp_path / 'segformer_b2_0x.pth'
+    torch.save(
+        dict(
+            meta=dict(
+                mmcv_version='1.6.0', mmseg_version='0.26.0',
+                time='Mon Jun 13 10:00:00 2022', epoch=1, iter=160000,
+                config="model = dict(type='EncoderDecoder')\n",
+                CLASSES=('road', 'sidewalk') + tuple(
+                    f'c{i}' for i in range(17)),
+                PALETTE=[[128, 64, 128], [244, 35, 232]] + [[0, 0, i]
+                                                           for i in range(17)],
+                env_info='sys.platform: linux', seed=0,
+                exp_name='segformer.py',
+                hook_msgs=dict(last_ckpt='work_dirs/iter_160000.pth')),
+            state_dict=state,
+            optimizer=dict(
+                state={0: dict(step=160000,
+                               exp_avg=torch.zeros_like(state[first]),
+                               exp_avg_sq=torch.zeros_like(state[first]))},
+                param_groups=[dict(lr=6e-5, betas=(0.9, 0.999), eps=1e-8,
+                                   weight_decay=0.01, amsgrad=False,
+                                   initial_lr=6e-5, params=[0])])),
+        str(old))
+    out = str(tmp_path / 'teacher_0x.pth')
+    res = subprocess.run(
+        [sys.executable, 'tools/pth_convert.py', str(old), out],
+        capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert 'dropped auxiliary_head.*  1 tensors' in res.stdout
+    converted = torch.load(out, weights_only=True)
+    assert set(converted) == {
+        'teacher_backbone.' + k[len('backbone.'):] if k.startswith(
+            'backbone.') else 'teacher_head.' + k[len('decode_head.'):]
+        for k in state if k.startswith(('backbone.', 'decode_head.'))}
+    model = build_cfg_model(
+        CITY_CONFIG['S'], **{'model.siam_head.teacher_checkpoint': out})
+    model.init_weights()
+    img = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        ref = segformer._forward(img)
+    ours = model.auxiliary_head[1].teacher_forward(img)['logits']
+    assert ((ours - ref).abs().max() / ref.abs().max()).item() < 1e-4

@@ -117,6 +117,19 @@ def init_cpu_distributed(cfg, launcher: str) -> None:
     dist.init_process_group(backend=backend)
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then shut the process group down.
+
+    Exiting with a live gloo group can abort a rank at interpreter teardown
+    ("terminate called without an active exception", SIGABRT) after
+    training finished; torchrun then reports the whole run as failed.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def make_run_names_unique(cfg) -> None:
     """Let MMEngine name the visualizer after the run (in place).
 

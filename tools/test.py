@@ -25,7 +25,8 @@ import _bootstrap  # noqa: F401
 
 import numpy as np
 from _common import (adapt_to_cpu_distributed, check_file,
-                     init_cpu_distributed, make_run_names_unique)
+                     finish_distributed, init_cpu_distributed,
+                     make_run_names_unique)
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
@@ -171,6 +172,7 @@ def main(argv=None, on_runner=None):
     check_data_paths(cfg, splits=('test', ))
     init_cpu_distributed(cfg, args.launcher)
     result = run_test(cfg, on_runner)
+    finish_distributed()
     if result['rank'] != 0:
         return result
     metrics = result['metrics']

@@ -20,7 +20,8 @@ import os.path as osp
 import _bootstrap  # noqa: F401
 
 from _common import (adapt_to_cpu_distributed, check_file, cuda_available,
-                     init_cpu_distributed, make_run_names_unique)
+                     finish_distributed, init_cpu_distributed,
+                     make_run_names_unique)
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
@@ -138,6 +139,7 @@ def main(argv=None):
     ckpt = last_checkpoint(runner.work_dir)
     if ckpt is not None and runner.rank == 0:
         print_log(f'Training done. Last checkpoint: {ckpt}', logger='current')
+    finish_distributed()
     return runner
 
 
