@@ -270,3 +270,26 @@ def test_user_errors_share_a_base_class():
     for cls in (CheckpointMismatchError, CheckpointNotFoundError,
                 NonFiniteLossError):
         assert issubclass(cls, UserError)
+
+
+def test_config_custom_hooks_keep_the_reliability_hooks(tmp_path):
+    """A leaf config with its own custom_hooks list (which replaces the
+    base list) still trains with the dataset check, the non-finite-loss stop
+    and exact resume; reliability_hooks=False keeps the list as written."""
+    train = load_tool('train')
+    leaf = tmp_path / 'leaf.py'
+    leaf.write_text(
+        f"_base_ = [{osp.abspath(CITY_CONFIG['S'])!r}]\n"
+        "custom_hooks = [dict(type='EmptyCacheHook')]\n")
+    cfg = train.build_config(train.parse_args([str(leaf), '--work-dir',
+                                               str(tmp_path / 'w')]))
+    types = [h['type'] for h in cfg.custom_hooks]
+    assert types == ['EmptyCacheHook', 'DatasetCheckHook',
+                     'NonFiniteLossHook', 'ExactResumeHook']
+    # the stock runtime already has them: nothing is added twice
+    cfg = train.build_config(train.parse_args([CITY_CONFIG['S']]))
+    assert sorted(h['type'] for h in cfg.custom_hooks) == [
+        'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook']
+    cfg = train.build_config(train.parse_args(
+        [str(leaf), '--cfg-options', 'reliability_hooks=False']))
+    assert [h['type'] for h in cfg.custom_hooks] == ['EmptyCacheHook']

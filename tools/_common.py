@@ -130,6 +130,42 @@ def finish_distributed() -> None:
         dist.destroy_process_group()
 
 
+#: hooks every SCTNet training run gets (configs/_base_/default_runtime.py)
+RELIABILITY_HOOKS = (
+    dict(type='DatasetCheckHook', priority='VERY_HIGH'),
+    dict(type='NonFiniteLossHook', priority='ABOVE_NORMAL'),
+    dict(type='ExactResumeHook', priority='VERY_LOW'),
+)
+
+
+def ensure_reliability_hooks(cfg) -> List[str]:
+    """Add back the reliability hooks a config's ``custom_hooks`` dropped.
+
+    A leaf config that sets ``custom_hooks = [...]`` replaces the base list
+    (MMEngine merges dicts, not lists), which would silently switch off the
+    dataset check, the non-finite-loss stop and exact resume. They are added
+    back, with a log line; ``reliability_hooks = False`` in the config keeps
+    the list as written (``dataset_check = dict(enable=False)`` switches off
+    only the data check). Returns the names added.
+    """
+    if not cfg.get('reliability_hooks', True):
+        return []
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    present = {
+        h.get('type') if isinstance(h, dict) else type(h).__name__
+        for h in hooks
+    }
+    added = [dict(h) for h in RELIABILITY_HOOKS if h['type'] not in present]
+    if added:
+        cfg.custom_hooks = hooks + added
+        print_log(
+            'custom_hooks of this config leave out '
+            f'{", ".join(h["type"] for h in added)}; added back (set '
+            'reliability_hooks = False in the config to run without them; '
+            'docs/reliability.md)', logger='current')
+    return [h['type'] for h in added]
+
+
 def make_run_names_unique(cfg) -> None:
     """Let MMEngine name the visualizer after the run (in place).
 

@@ -20,8 +20,8 @@ import os.path as osp
 import _bootstrap  # noqa: F401
 
 from _common import (adapt_to_cpu_distributed, check_file, cuda_available,
-                     finish_distributed, init_cpu_distributed,
-                     make_run_names_unique)
+                     ensure_reliability_hooks, finish_distributed,
+                     init_cpu_distributed, make_run_names_unique)
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
@@ -106,6 +106,7 @@ def build_config(args) -> Config:
         cfg.resume = True
         cfg.load_from = args.resume
     adapt_to_cpu_distributed(cfg, args.launcher)
+    ensure_reliability_hooks(cfg)
     make_run_names_unique(cfg)
     return cfg
 

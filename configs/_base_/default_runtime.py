@@ -19,6 +19,9 @@ tta_model = dict(type='SegTTAModel')
 # first iteration (dataset_check = dict(allow_warnings=True, num_samples=N,
 # enable=False) adjusts it), stop on a NaN/inf loss before a broken
 # checkpoint is written, and store RNG states so --resume is exact.
+# tools/train.py adds any of these back when a config's own custom_hooks
+# list leaves them out (reliability_hooks = False keeps the list as written).
+reliability_hooks = True
 custom_hooks = [
     dict(type='DatasetCheckHook', priority='VERY_HIGH'),
     dict(type='NonFiniteLossHook', priority='ABOVE_NORMAL'),
