@@ -23,6 +23,7 @@ import pytest
 import torch
 from conftest import ROOT
 
+from mmseg_sctnet.compat import safe_torch_load
 from mmseg_sctnet.datasets import make_custom
 
 CLASSES = ('sky', 'car', 'background', 'road', 'person', 'building',
@@ -126,7 +127,7 @@ def test_custom_dataset_workflow(project):
     ce = [float(v) for v in re.findall(r'decode\.loss_ce: ([0-9.e+-]+)', out)]
     assert ce and all(0 < v < 20 for v in ce), ce
     ckpt = osp.join(cwd, 'work_dirs', 'sctnet-s_custom', f'iter_{ITERS}.pth')
-    state = torch.load(ckpt, weights_only=False)
+    state = safe_torch_load(ckpt)
     assert tuple(state['meta']['dataset_meta']['classes']) == CLASSES
     # the frozen teacher in the student's checkpoint is the trained one
     for k, v in converted.items():

@@ -16,6 +16,7 @@ import torch
 from _helpers_train import (b0_teacher_options, free_port, load_tool, run,
                             small_run_options, write_segformer_teacher)
 
+from mmseg_sctnet.compat import safe_torch_load
 from mmseg_sctnet.datasets import make_cityscapes
 
 DEMO_CFG = 'configs/demo/sctnet-s_demo_cityscapes.py'
@@ -52,7 +53,7 @@ def test_dist_train_two_processes_then_dist_test(setup):
     assert 'Iter(train) [2/2]' in out
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    state = safe_torch_load(ckpt, map_location='cpu')
     assert state['meta']['iter'] == 2
     assert not any(k.startswith('module.') for k in state['state_dict'])
 

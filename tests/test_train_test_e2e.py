@@ -18,6 +18,7 @@ import torch
 from _helpers_train import (b0_teacher_options, load_tool, small_run_options,
                             write_segformer_teacher)
 
+from mmseg_sctnet.compat import safe_torch_load
 from mmseg_sctnet.datasets import (make_ade20k, make_cityscapes,
                                    make_coco_stuff10k)
 
@@ -136,7 +137,7 @@ def test_resume_continues_from_the_checkpoint(tools, tmp_path):
     assert second.iter == 4
     assert osp.isfile(osp.join(work, 'iter_4.pth'))
     # resumed state: optimizer steps continue from the checkpoint's
-    state = torch.load(ckpt2, map_location='cpu', weights_only=False)
+    state = safe_torch_load(ckpt2, map_location='cpu')
     assert state['meta']['iter'] == 2
     assert second.optim_wrapper.get_lr()['lr'][0] > lr_after_2  # warm-up
     adam = second.optim_wrapper.optimizer.state
