@@ -306,8 +306,7 @@ def test_pth_convert_reads_an_mmseg_0x_checkpoint(segformer_b2_ckpt, tmp_path):
     steps and tuple betas) converts, drops the training state and gives the
     same teacher logits as the 1.x-layout file."""
     path, segformer = segformer_b2_ckpt
-    state = {k: v for k, v in torch.load(path, weights_only=True)
-             ['state_dict'].items()}
+    state = torch.load(path, weights_only=True)['state_dict']
     first = next(iter(state))
     old = tmp_path / 'segformer_b2_0x.pth'
     torch.save(

@@ -130,12 +130,9 @@ def finish_distributed() -> None:
         dist.destroy_process_group()
 
 
-#: hooks every SCTNet training run gets (configs/_base_/default_runtime.py)
-RELIABILITY_HOOKS = (
-    dict(type='DatasetCheckHook', priority='VERY_HIGH'),
-    dict(type='NonFiniteLossHook', priority='ABOVE_NORMAL'),
-    dict(type='ExactResumeHook', priority='VERY_LOW'),
-)
+#: the runtime base whose ``custom_hooks`` are the reliability hooks
+RUNTIME_BASE = osp.join(_bootstrap.ROOT, 'configs', '_base_',
+                        'default_runtime.py')
 
 
 def ensure_reliability_hooks(cfg) -> List[str]:
@@ -155,7 +152,9 @@ def ensure_reliability_hooks(cfg) -> List[str]:
         h.get('type') if isinstance(h, dict) else type(h).__name__
         for h in hooks
     }
-    added = [dict(h) for h in RELIABILITY_HOOKS if h['type'] not in present]
+    from mmengine.config import Config
+    base = Config.fromfile(RUNTIME_BASE).custom_hooks
+    added = [dict(h) for h in base if h['type'] not in present]
     if added:
         cfg.custom_hooks = hooks + added
         print_log(
