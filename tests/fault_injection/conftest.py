@@ -1,0 +1,14 @@
+"""Fixtures of the fault-injection suite (see harness.py)."""
+import os.path as osp
+import sys
+
+import pytest
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from harness import FaultRunner  # noqa: E402
+
+
+@pytest.fixture
+def fault():
+    """A :class:`harness.FaultRunner`."""
+    return FaultRunner()
