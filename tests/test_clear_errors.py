@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import CITY_CONFIG, build_cfg_model
+from model_helpers import CITY_CONFIG, build_cfg_model
 from reliability_helpers import (load_tool, run_tool, tiny_train_config,
                                  toy_runner)
 

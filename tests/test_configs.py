@@ -1,14 +1,18 @@
 """Every leaf config builds, runs a forward and a SIAM training loss."""
 import glob
+import os.path as osp
 
 import pytest
 import torch
-from conftest import build_cfg_model
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
+from model_helpers import ROOT, build_cfg_model
 
-LEAVES = sorted(glob.glob('configs/sctnet/*/*.py'))
+# Collected before any fixture runs: relative to the root, not the cwd.
+LEAVES = sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs/sctnet/*/*.py')))
 EXPECTED = {
     'sctnet-s_seg50_8x2_160k_cityscapes.py': (19, 32, 6, 'city', (1024, 512)),
     'sctnet-s_seg75_8x2_160k_cityscapes.py': (19, 32, 6, 'city', (1536, 768)),

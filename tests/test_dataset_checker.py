@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from conftest import CITY_CONFIG
+from model_helpers import CITY_CONFIG
 from reliability_helpers import load_tool, tiny_train_config
 
 from mmseg_sctnet.compat import DatasetCheckError

@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from _helpers_train import load_tool
-from conftest import CITY_CONFIG, randomize_state, write_official_checkpoint
+from model_helpers import (CITY_CONFIG, randomize_state,
+                           write_official_checkpoint)
 from reference_sctnet import sctnet_logits
 from torch.nn.modules.batchnorm import _BatchNorm
 

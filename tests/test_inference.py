@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, build_cfg_model
+from model_helpers import ROOT, build_cfg_model
 
 from mmseg_sctnet.datasets import CLASSES_STREET, render_scene
 

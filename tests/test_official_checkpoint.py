@@ -1,7 +1,7 @@
 """Official release checkpoints load unchanged and compute the same logits."""
 import pytest
 import torch
-from conftest import CITY_CONFIG, randomize_state
+from model_helpers import CITY_CONFIG, randomize_state
 from reference_sctnet import sctnet_logits
 
 from mmseg.apis import init_model

@@ -5,7 +5,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from _helpers_train import load_tool
-from conftest import CITY_CONFIG, write_official_checkpoint
+from model_helpers import CITY_CONFIG, write_official_checkpoint
 
 from mmseg_sctnet.deploy import SegmentorWithResize, init_model
 

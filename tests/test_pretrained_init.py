@@ -1,9 +1,9 @@
 """ImageNet-pretrained backbone loading through init_cfg."""
 import pytest
 import torch
-from conftest import CITY_CONFIG, randomize_state
 from mmengine.config import Config
 from mmseg.registry import MODELS
+from model_helpers import CITY_CONFIG, randomize_state
 
 
 def _backbone(checkpoint):

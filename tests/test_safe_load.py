@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CITY_CONFIG
+from model_helpers import CITY_CONFIG
 from reliability_helpers import load_tool, toy_runner
 
 from mmseg_sctnet.compat import UnsafeCheckpointError, safe_torch_load

@@ -8,12 +8,12 @@ import mmseg
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CITY_CONFIG, build_cfg_model, randomize_state
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from model_helpers import CITY_CONFIG, build_cfg_model, randomize_state
 
 from mmseg_sctnet.models.decode_heads.vit_guidance_head import \
     match_channel_statistics
