@@ -4,7 +4,6 @@ import json
 import os
 import os.path as osp
 import subprocess
-import sys
 
 import matplotlib.image as mpimg
 import pytest
@@ -15,8 +14,8 @@ FAST = ['--device', 'cpu', '--warmup', '1', '--iters', '1']
 
 
 def load_speed(name):
-    if SPEED not in sys.path:
-        sys.path.insert(0, SPEED)
+    """Import a speed/ script as a module (it imports the installed
+    ``mmseg_sctnet``; no sys.path edits)."""
     spec = importlib.util.spec_from_file_location(
         f'speed_{name}', osp.join(SPEED, f'{name}.py'))
     mod = importlib.util.module_from_spec(spec)
@@ -43,18 +42,25 @@ def test_torch_speed_json_and_options(tmp_path, capsys):
                    '--calib-time', '0.01', '--batch', '2'])
     assert res['iterations'] >= 1 and res['batch'] == 2
     assert res['fps'] == pytest.approx(2000 / res['latency_ms'])
-    with pytest.raises(SystemExit, match='exists'):
-        ts.main(['--type', 'sctnet-s-seg50', '--shape', '64', '64', '--json',
-                 str(out)] + FAST)
-    with pytest.raises(SystemExit, match='fp16'):
-        ts.main(['--type', 'sctnet-s-seg50', '--fp16'] + FAST)
+    for bad, what in ((['--shape', '64', '64', '--json', str(out)], 'exists'),
+                      (['--fp16'], '--fp16 needs --device cuda'),
+                      (['--dtype', 'fp16'], '--dtype fp16 needs a CUDA')):
+        with pytest.raises(SystemExit) as e:
+            ts.main(['--type', 'sctnet-s-seg50'] + bad + FAST)
+        assert e.value.code == 1
+        err = capsys.readouterr().err
+        assert err.startswith('error: ') and what in err, err
     with pytest.raises(SystemExit):
         ts.main(['--type', 'sctnet-x'])
 
 
 def test_torch_speed_official_usage_from_speed_folder():
-    """``cd speed; python torch_speed.py --type ...`` (official README)."""
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    """``cd speed; python torch_speed.py --type ...`` (official README).
+
+    The script imports the installed package; PYTHONPATH points at this
+    checkout only so that a worktree tests its own copy (``make install``
+    does the same for a clone)."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
     r = subprocess.run(
         [PY, 'torch_speed.py', '--type', 'sctnet-s-seg75', '--shape', '64',
          '64', '--device', 'cpu', '--warmup', '0', '--iters', '1'],
@@ -64,7 +70,7 @@ def test_torch_speed_official_usage_from_speed_folder():
     assert 'latency' in r.stdout and 'sctnet-s-seg75' in r.stdout
 
 
-def test_compare_peers_table_json_chart(tmp_path):
+def test_compare_peers_table_json_chart(tmp_path, capsys):
     cp = load_speed('compare_peers')
     out = tmp_path / 'peers'
     res = cp.main(['--models', 'sctnet-s,sctnet-b,pidnet-s', '--shape', '64',
@@ -85,11 +91,13 @@ def test_compare_peers_table_json_chart(tmp_path):
     assert len(saved['rows']) == 3 and saved['options']['deploy'] is True
     img = mpimg.imread(str(out / 'chart.png'))
     assert img.ndim == 3 and img.shape[0] > 100
-    with pytest.raises(SystemExit, match='exist'):
+    with pytest.raises(SystemExit):
         cp.main(['--models', 'sctnet-s', '--shape', '64', '128', '--out-dir',
                  str(out)] + FAST)
+    assert 'exist' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cp.main(['--models', 'resnet'])
+    assert "error: --models: unknown ['resnet']" in capsys.readouterr().err
 
 
 def test_deploy_speedup_script_checks_outputs():
