@@ -152,7 +152,7 @@ def toy_runner(work_dir,
                max_keep_ckpts=-1,
                **kwargs):
     """A real MMEngine Runner on a 2-parameter regression model: AdamW,
-    LinearLR + PolyLR, InfiniteSampler, CheckpointHook every ``interval``
+    LinearLR + PolyLR, InfiniteSampler, AtomicCheckpointHook every ``interval``
     iterations. Checkpoints hold everything MMEngine writes (optimizer,
     message hub with HistoryBuffers, scheduler states, meta)."""
     import torch
@@ -211,7 +211,7 @@ def toy_runner(work_dir,
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
             checkpoint=dict(
-                type='CheckpointHook',
+                type='AtomicCheckpointHook',
                 interval=interval,
                 by_epoch=False,
                 max_keep_ckpts=max_keep_ckpts),

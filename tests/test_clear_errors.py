@@ -101,15 +101,27 @@ def test_missing_paths_in_train_and_test_tools(tmp_path, capsys):
 
 
 def test_resume_pointer_to_a_deleted_checkpoint_falls_back(tmp_path):
-    from mmengine.runner.runner import find_latest_checkpoint
-    for it in (2, 4):
+    from mmengine.config import Config
+    from mmseg_sctnet.engine import (find_resume_checkpoint,
+                                     resolve_auto_resume)
+    wd = str(tmp_path)
+    assert find_resume_checkpoint(wd) is None  # nothing there
+    for it in (2, 10, 4):
         torch.save({}, str(tmp_path / f'iter_{it}.pth'))
-    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_6.pth'))
-    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
-                                                        'iter_4.pth')
-    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
-    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
-                                                        'iter_2.pth')
+    assert find_resume_checkpoint(wd) == str(tmp_path / 'iter_10.pth')
+    pointer = tmp_path / 'last_checkpoint'
+    for text in ('', '\n', str(tmp_path / 'iter_12.pth')):  # empty/dangling
+        pointer.write_text(text)
+        assert find_resume_checkpoint(wd) == str(tmp_path / 'iter_10.pth')
+    pointer.write_text(str(tmp_path / 'iter_2.pth'))
+    assert find_resume_checkpoint(wd) == str(tmp_path / 'iter_2.pth')
+    # what tools/train.py --resume does before building the runner
+    cfg = Config(dict(resume=True, load_from=None, work_dir=wd))
+    assert resolve_auto_resume(cfg) == str(tmp_path / 'iter_2.pth')
+    assert cfg.load_from == str(tmp_path / 'iter_2.pth') and cfg.resume
+    empty = Config(dict(resume=True, load_from=None, work_dir=wd + '/new'))
+    assert resolve_auto_resume(empty) is None
+    assert empty.resume is False and empty.load_from is None
 
 
 # -------------------------------------------------------------- teacher

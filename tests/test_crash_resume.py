@@ -130,8 +130,7 @@ def test_kill9_during_save_and_iterations_then_resume_matches(setup):
     log3 = str(tmp / 'run3.log')
     proc = _start(cfg, work, log3, tool_env(), resume=True)
     assert proc.wait(300) == 0, open(log3).read()[-3000:]
-    assert f'Auto resumed from the latest checkpoint {last}' in open(
-        log3).read()
+    assert f'Auto resume: resuming from {last}' in open(log3).read()
 
     runs = read_losses(work)
     assert len(runs) == 3

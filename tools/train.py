@@ -26,6 +26,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.engine import resolve_auto_resume
 
 
 def parse_args(argv=None):
@@ -100,7 +101,10 @@ def build_config(args) -> Config:
             cfg.optim_wrapper.loss_scale = 'dynamic'
     if args.resume == 'auto':
         cfg.resume = True
-        cfg.load_from = None  # MMEngine finds the latest in work_dir
+        cfg.load_from = None
+        # the newest complete checkpoint in work_dir (a missing, empty or
+        # dangling last_checkpoint falls back to the newest iter_*.pth)
+        resolve_auto_resume(cfg)
     elif args.resume is not None:
         check_file('checkpoint to resume from', args.resume)
         cfg.resume = True

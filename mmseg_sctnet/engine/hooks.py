@@ -13,8 +13,7 @@ All three are registered in ``configs/_base_/default_runtime.py``
 * :class:`ExactResumeHook` stores the random-number-generator states in
   every checkpoint and restores them on ``--resume``, so that a resumed run
   continues with exactly the losses an uninterrupted run has (CPU, fixed
-  seed, ``num_workers=0``); it also removes temporary files that killed
-  saves left behind.
+  seed, ``num_workers=0``).
 """
 import random
 from typing import Dict, Optional, Sequence
@@ -308,9 +307,7 @@ class ExactResumeHook(Hook):
       fetched (after MMEngine's fast-forward of the data iterator), and -- so
       that both runs take the same path -- also after every save in the
       uninterrupted run (a validation between the save and the next batch
-      would otherwise consume random numbers in one run only);
-    * removes temporary files of killed saves from the work dir
-      (:func:`mmseg_sctnet.compat.atomic_io.remove_stale_temp_files`).
+      would otherwise consume random numbers in one run only).
 
     Exact equality also needs ``randomness=dict(seed=..., deterministic=
     True)``, ``num_workers=0`` (worker processes keep their own RNG state)
@@ -348,17 +345,6 @@ class ExactResumeHook(Hook):
         if self._pending is not None:
             self.restore(self._pending)
             self._pending = None
-
-    def before_run(self, runner) -> None:
-        if not _is_training_run(runner):
-            return
-        from ..compat.atomic_io import remove_stale_temp_files
-        removed = remove_stale_temp_files(runner.work_dir)
-        if removed:
-            print_log(
-                f'Removed {len(removed)} temporary file(s) of interrupted '
-                f'checkpoint saves: {removed}',
-                logger='current')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = self.capture()

@@ -31,8 +31,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # MMEngine's CheckpointHook with crash-safe saving (docs/reliability.md)
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=5,
-        save_best='mIoU', rule='greater'),
+        type='AtomicCheckpointHook', by_epoch=False, interval=2000,
+        max_keep_ckpts=5, save_best='mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
