@@ -204,8 +204,10 @@ def test_teacher_backbone_pth_convert_publish_refuse(evil, tmp_path, capsys):
     with pytest.raises(UnsafeCheckpointError):
         head.load_teacher(path)
     out = str(tmp_path / 'teacher.pth')
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(SystemExit) as e:
         load_tool('pth_convert').main([path, out])
+    assert e.value.code == 1
+    assert 'Refused to load checkpoint' in capsys.readouterr().err
     assert not osp.exists(out)
     with pytest.raises(SystemExit) as e:
         load_tool('publish_model').main([path, str(tmp_path / 'pub.pth')])

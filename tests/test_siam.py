@@ -281,7 +281,8 @@ def test_pth_convert_refuses_to_overwrite_and_rejects_non_segformer(
                           str(tmp_path / 'o2.pth')], capture_output=True,
                          text=True)
     assert res.returncode != 0
-    assert 'does not look like an MMSegmentation SegFormer' in res.stderr
+    assert 'no decode_head.* tensors' in res.stderr
+    assert 'not a SegFormer' in res.stderr
 
 
 def test_teacher_projection_widths_follow_the_teacher_config():

@@ -12,3 +12,13 @@ from harness import FaultRunner  # noqa: E402
 def fault():
     """A :class:`harness.FaultRunner`."""
     return FaultRunner()
+
+
+@pytest.fixture(scope='session')
+def fault_fork():
+    """A :class:`forked.ForkedRunner`: the tool runs in a fork of a server
+    that imported torch and the plugin once (seconds saved per case)."""
+    from forked import ForkedRunner
+    runner = ForkedRunner()
+    yield runner
+    runner.close()
