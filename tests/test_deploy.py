@@ -16,7 +16,9 @@ from mmseg_sctnet.deploy import (DeploySCTNet, PreNormConv2d,
                                  build_inference_model, fuse_conv_bn,
                                  init_model, is_deployed, switch_to_deploy)
 
-TOL = 1e-4
+# README: deploy outputs equal eager mode within 3.3e-6 (relative); the
+# tests measure 0.8e-6 to 1.5e-6 here (tiny BN variances included)
+TOL = 3.3e-6
 _EAGER = {}
 
 

@@ -255,6 +255,28 @@ def test_alignment_loss_reports_each_term_with_its_weight():
         AlignmentLoss(loss_weight=[1, 2])
 
 
+@pytest.mark.parametrize('size', ['S', 'B'])
+def test_config_built_siam_loss_uses_tau_4_and_weights_3_15_15_15(size):
+    """The training loss of a config-built model, term by term, against
+    the independent CWD at the paper's tau 4 and weights [3, 15, 15, 15]
+    (a temperature or weight changed in a model config or lost on the way
+    to the loss changes these numbers)."""
+    model = build_cfg_model(CITY_CONFIG[size])
+    seen = []
+    model.guidance_heads[0].loss_decode.register_forward_hook(
+        lambda mod, args, out: seen.append(args))
+    img = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        losses = model.loss(img, _samples(2, 64, 96))
+    (feats_s, feats_t), = seen
+    names = ['loss_sdha_logits', 'loss_sdha_feat', 'loss_bfa_stage4',
+             'loss_bfa_stage3']
+    for name, w, s, t in zip(names, [3, 15, 15, 15], feats_s, feats_t):
+        ref = w * _cwd_reference(s, t, 4.0)
+        assert ref > 1e-3  # the maps differ: a wrong tau shows
+        assert losses['siam.' + name].item() == pytest.approx(ref, rel=1e-4)
+
+
 def test_channel_statistics_are_matched():
     g = torch.Generator().manual_seed(3)
     s = torch.randn(2, 6, 5, 5, generator=g) * 4 + 2
