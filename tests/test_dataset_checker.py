@@ -7,6 +7,7 @@ pass. Training refuses to start on errors (and on warnings unless allowed).
 """
 import os
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -252,6 +253,126 @@ def test_model_num_classes_differs_from_dataset(custom):
         check_dataset(custom_dataset(custom), num_classes=19),
         'num_classes_mismatch')
     assert 'num_classes=19' in f.message and '8 classes' in f.message
+
+
+def test_empty_split(city, custom):
+    # an empty split file (MMEngine alone: "need at least one array to
+    # concatenate" while building the dataset)
+    split = osp.join(city, 'empty.txt')
+    open(split, 'w').close()
+    r = check_config(city_cfg(city, ann_file=split))
+    f = only(r, 'empty_split')
+    assert f.level == 'error' and r.num_entries == 0
+    assert split in f.message and 'data_prefix' in f.message
+    # a folder without a file of the image suffix (the images are .jpg)
+    r = check_dataset(
+        custom_dataset(custom, img_suffix='.png', serialize_data=False))
+    f = only(r, 'empty_split')
+    assert osp.join(custom, 'img_dir/train') in f.message
+    assert "'.png'" in f.message
+
+
+def test_split_file_names_a_missing_image(custom):
+    img_dir = osp.join(custom, 'img_dir/train')
+    names = sorted(n[:-len('.jpg')] for n in os.listdir(img_dir))
+    shutil.copy(labels(custom)[0], osp.join(custom, 'ann_dir/train/x9.png'))
+    split = osp.join(custom, 'train.txt')
+    with open(split, 'w') as f:
+        f.write('\n'.join(names[:3] + ['x9'] + names[3:]) + '\n')
+    r = check_dataset(custom_dataset(custom, ann_file=split), num_classes=8)
+    f = only(r, 'missing_image')
+    ghost = osp.join(img_dir, 'x9.jpg')
+    assert f.level == 'error' and f.files == [ghost]
+    assert ghost in f.message and split in f.message
+    assert r.num_decoded == len(names)  # the other entries are still read
+
+
+def test_16bit_label_values_above_255(custom):
+    same, wraps = labels(custom)[1:3]
+    # a 16-bit PNG with 8-bit values loads exactly: no finding
+    cv2.imwrite(same, cv2.imread(same, cv2.IMREAD_UNCHANGED).astype('uint16'))
+    lbl = cv2.imread(wraps, cv2.IMREAD_UNCHANGED).astype('uint16')
+    lbl[:4, :4] = 259  # read as 259 % 256 = 3, a valid class: looks fine
+    cv2.imwrite(wraps, lbl)
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8),
+        'label_not_8bit')
+    assert f.level == 'error' and f.files == [wraps]
+    assert '16-bit PNG, max 259' in f.message and '8-bit PNG' in f.message
+
+
+def test_lossy_jpeg_labels(custom):
+    # by suffix: every label saved as .jpg
+    for p in labels(custom):
+        cv2.imwrite(p[:-4] + '.jpg', cv2.imread(p, cv2.IMREAD_UNCHANGED))
+        os.remove(p)
+    f = only(
+        check_dataset(
+            custom_dataset(custom, seg_map_suffix='.jpg'), num_classes=8),
+        'lossy_labels')
+    assert f.level == 'error' and len(f.files) == 6
+    assert 'JPEG' in f.message and 'Save labels as PNG' in f.message
+
+
+def test_lossy_label_under_a_png_name(custom):
+    # by header: JPEG bytes in a .png file (what some export tools do)
+    p = labels(custom)[4]
+    ok, data = cv2.imencode('.jpg', cv2.imread(p, cv2.IMREAD_UNCHANGED))
+    with open(p, 'wb') as f:
+        f.write(data.tobytes())
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8), 'lossy_labels')
+    assert f.files == [p] and p in f.message
+
+
+def test_label_file_entirely_ignored(custom):
+    p = labels(custom)[3]
+    cv2.imwrite(p, np.full_like(cv2.imread(p, cv2.IMREAD_UNCHANGED), 255))
+    r = check_dataset(custom_dataset(custom), num_classes=8)
+    f = only(r, 'fully_ignored_files')
+    assert f.level == 'warning' and f.files == [p] and p in f.message
+    assert r.ok(allow_warnings=True)
+
+
+def test_every_labelled_pixel_is_one_class(custom):
+    rewrite_labels(custom,
+                   lambda l: np.where(l == 255, 255, 3).astype(l.dtype))
+    f = only(
+        check_dataset(custom_dataset(custom), num_classes=8), 'single_class')
+    assert f.level == 'warning' and 'class 3 (pole)' in f.message
+
+
+def test_values_are_those_the_dataset_pipeline_loads(tmp_path):
+    """reduce_zero_label and a label_map (a class subset of ADE20K): the
+    checker's label shares equal the labels the dataset's own pipeline
+    produces."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope('mmseg')
+    ade = make_ade20k(str(tmp_path / 'ade'), n_train=3, n_val=1, size=(64, 64))
+    ds = DATASETS.build(
+        dict(
+            type='ADE20KDataset',
+            data_root=ade,
+            data_prefix=dict(
+                img_path='images/training',
+                seg_map_path='annotations/training'),
+            metainfo=dict(classes=('building', 'sky', 'road', 'person')),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', reduce_zero_label=True)
+            ]))
+    assert ds.label_map and ds.reduce_zero_label
+    r = check_dataset(ds)
+    seen = np.zeros(256, np.int64)
+    for i in range(len(ds)):
+        seen += np.bincount(ds[i]['gt_seg_map'].ravel(), minlength=256)
+    expected = {int(v): seen[v] / seen.sum() for v in np.nonzero(seen)[0]}
+    assert r.label_fractions.keys() == expected.keys() == {0, 1, 2, 3, 255}
+    assert all(
+        r.label_fractions[v] == pytest.approx(p)
+        for v, p in expected.items())
+    assert r.codes() == []
 
 
 def test_missing_data_root_and_folders(tmp_path, city):

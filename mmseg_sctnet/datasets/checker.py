@@ -4,54 +4,58 @@ Users of the original release lost days to data that *loads* but is wrong:
 labels in the wrong id space gave "loss_ce 0, accuracy 100" and mIoU near 0
 (its issues #24 and #35), and a missing label file crashes a run hours in.
 :func:`check_dataset` inspects the real MMSegmentation dataset object a
-config builds (its ``data_list``, ``reduce_zero_label``, ``label_map``,
-suffixes and pipeline) and reports, naming files and values and saying the
-fix:
+config builds and reports, naming files and values and saying the fix.
+
+The pixels are read by the dataset's own loading transforms
+(``LoadImageFromFile`` and ``LoadAnnotations`` of its pipeline, with their
+decoding backend, ``backend_args``, ``reduce_zero_label`` and the dataset's
+``label_map``), so the checker sees exactly the label values the loss sees.
+The raw values stored in a file (needed to diagnose an id space) come from
+the same ``LoadAnnotations`` with ``reduce_zero_label`` and ``label_map``
+off. What a decoded array cannot show is read from the file header: 16-bit
+PNG labels (``LoadAnnotations`` casts them to uint8), lossy JPEG/WebP
+labels, palette PNGs.
+
+Each finding is one :class:`Rule` in :data:`RULES` (code, level, a small
+check that returns the message with its fix; they are defined in
+:mod:`mmseg_sctnet.datasets.check_rules`), run in this order:
 
 errors
-    images without labels; an empty split; unreadable images/labels;
-    image/label size mismatches; colour (3-channel) or >8-bit label images;
-    label values outside ``[0, num_classes)`` other than the ignore index
-    (diagnosed: Cityscapes ``labelIds`` where ``labelTrainIds`` are
-    expected, 1-based labels with 0 = "other" but ``reduce_zero_label``
-    off, lossy JPEG labels); splits where nearly every pixel is ignored
-    (and binary masks saved as 0/255); ``num_classes`` of the model
-    differing from the dataset's classes; ``reduce_zero_label`` of the
-    dataset and of ``LoadAnnotations`` disagreeing.
+    ``num_classes_mismatch`` (model vs dataset classes),
+    ``reduce_zero_label_conflict`` (dataset vs ``LoadAnnotations``),
+    ``empty_split``, ``missing_label``, ``missing_image``, ``unreadable``,
+    ``size_mismatch``, ``colour_label``, ``label_not_8bit``,
+    ``lossy_labels``, label values outside ``[0, num_classes)`` other than
+    the ignore index (``cityscapes_label_ids``: labelIds where labelTrainIds
+    are expected; ``reduce_zero_label_needed``: 1-based labels with 0 =
+    "other"; ``label_out_of_range`` otherwise), ``binary_mask_255`` and
+    ``mostly_ignored`` (the split cannot train).
 warnings
-    labels without images; ``reduce_zero_label`` probably set wrongly
-    (on 0-based data that already uses 255 for ignore, or off for a dataset
-    class that needs it, e.g. ADE20K); label files that are entirely
-    ignored; every labelled pixel belonging to one class.
+    ``reduce_zero_label_off`` (the dataset class expects it),
+    ``label_without_image``, ``reduce_zero_label_on_zero_based``,
+    ``fully_ignored_files``, ``single_class``.
 
-The pairing checks look at every entry (file existence only); pixel checks
-decode ``max_files`` files (all when None). ``tools/check_dataset.py`` is the
+The pairing rules look at every entry (file existence only); the pixel rules
+load ``max_files`` entries (all when None). ``tools/check_dataset.py`` is the
 command line; :class:`mmseg_sctnet.engine.DatasetCheckHook` runs a cheap
 sample when training starts.
 """
+import copy
 import inspect
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .check_rules import CITYSCAPES_LABEL_IDS, MAX_NAMED, RULES, Rule
+
 __all__ = [
-    'Finding', 'DatasetReport', 'check_dataset', 'check_config',
-    'build_split_dataset', 'check_data_paths', 'unwrap_datasets',
-    'CITYSCAPES_LABEL_IDS'
+    'Finding', 'DatasetReport', 'Rule', 'RULES', 'check_dataset',
+    'check_config', 'build_split_dataset', 'check_data_paths',
+    'unwrap_datasets', 'CITYSCAPES_LABEL_IDS'
 ]
-
-# thresholds (fractions of the decoded pixels / files)
-MOSTLY_IGNORED = 0.98  # error: the split cannot train
-ZERO_CLASS_MIN = 0.01  # "0 is a real class" heuristic
-IGNORE_PRESENT_MIN = 0.001
-MAX_NAMED = 4  # files named per finding
-
-# Cityscapes labelId -> name of the frequent classes (for the message)
-CITYSCAPES_LABEL_IDS = dict(
-    road=7, sidewalk=8, building=11, vegetation=21, sky=23, person=24, car=26)
 
 
 @dataclass
@@ -112,14 +116,6 @@ class DatasetReport:
         return '\n'.join(lines)
 
 
-def _name_files(files: Sequence[str]) -> str:
-    files = list(files)
-    shown = ', '.join(files[:MAX_NAMED])
-    if len(files) > MAX_NAMED:
-        shown += f' (and {len(files) - MAX_NAMED} more)'
-    return shown
-
-
 def unwrap_datasets(dataset) -> list:
     """The leaf datasets inside MMEngine/MMSeg dataset wrappers."""
     if hasattr(dataset, 'datasets'):  # ConcatDataset
@@ -132,23 +128,14 @@ def unwrap_datasets(dataset) -> list:
     return [dataset]
 
 
-def _pipeline_reduce_zero_label(dataset) -> Optional[bool]:
-    pipeline = getattr(dataset, 'pipeline', None)
+# ------------------------------------------------------------------ loading
+def _pipeline_transform(ds, base):
+    """The first transform of the dataset's pipeline that is a ``base``."""
+    pipeline = getattr(ds, 'pipeline', None)
     for t in getattr(pipeline, 'transforms', []) or []:
-        if type(t).__name__ == 'LoadAnnotations':
-            return getattr(t, 'reduce_zero_label', None)
+        if isinstance(t, base):
+            return t
     return None
-
-
-def _class_default_reduce_zero_label(dataset) -> Optional[bool]:
-    try:
-        p = inspect.signature(
-            type(dataset).__init__).parameters.get('reduce_zero_label')
-    except (TypeError, ValueError):
-        return None
-    if p is None or p.default is inspect.Parameter.empty:
-        return None
-    return p.default
 
 
 def _exists(path: str, backend_args) -> bool:
@@ -158,46 +145,207 @@ def _exists(path: str, backend_args) -> bool:
     return fileio.exists(path, backend_args=backend_args)
 
 
-def _read_bytes(path: str, backend_args) -> bytes:
+def _file_head(path: str, backend_args, n: int = 32) -> bytes:
+    if backend_args is None and '://' not in path:
+        with open(path, 'rb') as f:
+            return f.read(n)
     from mmengine import fileio
-    return fileio.get(path, backend_args=backend_args)
+    return fileio.get(path, backend_args=backend_args)[:n]
 
 
-def _image_backend(dataset) -> str:
-    pipeline = getattr(dataset, 'pipeline', None)
-    for t in getattr(pipeline, 'transforms', []) or []:
-        if type(t).__name__ == 'LoadImageFromFile':
-            return getattr(t, 'imdecode_backend', 'cv2')
-    return 'cv2'
+@dataclass
+class _Header:
+    """What the first bytes of a label file say about its format."""
+    fmt: str = 'other'  # 'png', 'jpeg', 'webp-lossy', 'other'
+    bit_depth: int = 8  # PNG only
+    palette: bool = False  # PNG colour type 3
+
+    @classmethod
+    def parse(cls, head: bytes) -> '_Header':
+        if head[:8] == b'\x89PNG\r\n\x1a\n' and head[12:16] == b'IHDR':
+            return cls('png', head[24], head[25] == 3)
+        if head[:3] == b'\xff\xd8\xff':
+            return cls('jpeg')
+        if head[:4] == b'RIFF' and head[8:16] == b'WEBPVP8 ':
+            return cls('webp-lossy')
+        return cls()
 
 
-def _lut(reduce_zero_label: bool, label_map: Optional[dict]) -> np.ndarray:
-    """Raw uint8 value -> value the loss sees (as mmseg LoadAnnotations)."""
-    lut = np.arange(256, dtype=np.int64)
-    if reduce_zero_label:
-        lut = np.where(lut == 0, 255, lut - 1)
-        lut[lut == 254] = 255
-    if label_map:
-        mapped = lut.copy()
-        for old, new in label_map.items():
-            mapped[lut == old] = new
-        lut = mapped
-    return lut
+@dataclass
+class _Sample:
+    """One (image, label) entry as the dataset's transforms load it."""
+    img_path: str
+    seg_path: str
+    img_shape: Optional[Tuple[int, int]] = None
+    img_error: Optional[str] = None
+    seg_shape: Optional[Tuple[int, ...]] = None  # gt_seg_map.shape
+    seg_error: Optional[str] = None
+    header: _Header = field(default_factory=_Header)
+    max_stored: Optional[int] = None  # > 8-bit files: max value stored
+    raw: Optional[np.ndarray] = None  # histogram of the stored values
+    eff: Optional[np.ndarray] = None  # histogram of what the loss sees
+
+    @property
+    def lossy(self) -> bool:
+        return self.header.fmt in ('jpeg', 'webp-lossy')
+
+    @property
+    def wraps(self) -> bool:
+        return self.max_stored is not None and self.max_stored > 255
+
+    @property
+    def valued(self) -> bool:
+        """The label values are meaningful for the value rules."""
+        return self.eff is not None and not self.lossy and not self.wraps
 
 
-class _Collector:
-    """Groups per-file problems into one finding per kind."""
+class _Loader:
+    """The dataset's own ``LoadImageFromFile`` and ``LoadAnnotations``.
 
-    def __init__(self):
-        self.items: Dict[str, List] = {}
+    Copies of the pipeline's transforms (they keep state), or the defaults
+    with the dataset's ``backend_args`` when the pipeline has none (a test
+    pipeline without labels). ``load_raw`` is the same ``LoadAnnotations``
+    with ``reduce_zero_label`` off, given no ``label_map``: the stored
+    values, decoded as training decodes them.
+    """
 
-    def add(self, code: str, path: str, detail=None):
-        self.items.setdefault(code, []).append((path, detail))
+    def __init__(self, ds):
+        from mmcv.transforms import LoadAnnotations as _LoadAnnotations
+        from mmcv.transforms import LoadImageFromFile
+        from mmseg.datasets.transforms import LoadAnnotations
+        backend_args = getattr(ds, 'backend_args', None)
+        img = _pipeline_transform(ds, LoadImageFromFile)
+        ann = _pipeline_transform(ds, _LoadAnnotations)
+        self.pipeline_reduce_zero_label = getattr(ann, 'reduce_zero_label',
+                                                  None)
+        self.load_img = copy.deepcopy(img) if img is not None else \
+            LoadImageFromFile(backend_args=backend_args)
+        self.load_ann = copy.deepcopy(ann) if ann is not None else \
+            LoadAnnotations(backend_args=backend_args)
+        reduce = bool(getattr(ds, 'reduce_zero_label', False))
+        if hasattr(self.load_ann, 'reduce_zero_label'):
+            # on a conflict (reported by its rule) training would stop at
+            # the first label; read the values as the dataset defines them
+            self.load_ann.reduce_zero_label = reduce
+        self.load_raw = copy.deepcopy(self.load_ann)
+        if hasattr(self.load_raw, 'reduce_zero_label'):
+            self.load_raw.reduce_zero_label = False
+        self.maps = reduce or bool(getattr(ds, 'label_map', None))
 
-    def get(self, code: str) -> List:
-        return self.items.get(code, [])
+    def __call__(self, info: dict) -> _Sample:
+        s = _Sample(info['img_path'], info['seg_map_path'])
+        try:
+            out = self.load_img(dict(info, seg_fields=[]))
+            if out is None:  # ignore_empty=True
+                raise ValueError('cannot be decoded')
+            s.img_shape = tuple(out['img'].shape[:2])
+        except Exception as err:  # noqa: BLE001 (any decoder failure)
+            s.img_error = f'image ({err or type(err).__name__})'
+        backend_args = getattr(self.load_ann, 'backend_args', None)
+        try:
+            s.header = _Header.parse(_file_head(s.seg_path, backend_args))
+            seg = self.load_ann(dict(info, seg_fields=[]))['gt_seg_map']
+        except Exception as err:  # noqa: BLE001
+            s.seg_error = f'label ({err or type(err).__name__})'
+            return s
+        s.seg_shape = tuple(seg.shape)
+        if seg.ndim != 2:
+            return s
+        if s.header.bit_depth > 8:
+            s.max_stored = self._max_stored(s.seg_path, backend_args)
+        s.eff = np.bincount(seg.ravel(), minlength=256)
+        if self.maps:
+            info = dict(info, reduce_zero_label=False, label_map=None)
+            seg = self.load_raw(dict(info, seg_fields=[]))['gt_seg_map']
+            s.raw = np.bincount(seg.ravel(), minlength=256)
+        else:
+            s.raw = s.eff
+        return s
+
+    def _max_stored(self, path, backend_args) -> int:
+        """Largest value of a > 8-bit label file (before the uint8 cast)."""
+        import mmcv
+        from mmengine import fileio
+        arr = mmcv.imfrombytes(
+            fileio.get(path, backend_args=backend_args),
+            flag='unchanged',
+            backend=getattr(self.load_ann, 'imdecode_backend', 'pillow'))
+        return int(np.asarray(arr).max())
 
 
+class SplitData:
+    """A leaf dataset being checked: its settings, entries and the loaded
+    sample, with the statistics the value rules share."""
+
+    def __init__(self, ds, num_classes, ignore_index, split):
+        if hasattr(ds, 'full_init'):
+            ds.full_init()  # a no-op when the dataset is initialised
+        self.ds = ds
+        self.name = type(ds).__name__
+        self.split = split
+        self.data_root = getattr(ds, 'data_root', None) or ''
+        prefix = getattr(ds, 'data_prefix', {}) or {}
+        self.img_dir = prefix.get('img_path') or ''
+        self.ann_dir = prefix.get('seg_map_path')
+        self.img_suffix = getattr(ds, 'img_suffix', '')
+        self.seg_suffix = getattr(ds, 'seg_map_suffix', '')
+        self.ann_file = getattr(ds, 'ann_file', '') or ''
+        self.backend_args = getattr(ds, 'backend_args', None)
+        self.classes = list(ds.metainfo.get('classes', []) or [])
+        self.num_classes = num_classes  # the model's (None: not given)
+        self.n_cls = num_classes if num_classes is not None else len(
+            self.classes)
+        self.ignore = ignore_index if ignore_index is not None else getattr(
+            ds, 'ignore_index', 255)
+        self.reduce = bool(getattr(ds, 'reduce_zero_label', False))
+        self.loader = _Loader(ds)
+        # (data_list is emptied when the dataset serialises it)
+        self.entries = [ds.get_data_info(i) for i in range(len(ds))]
+        self.missing_label = []  # (label, image)
+        self.missing_image = []  # (image, label)
+        for info in self.entries:
+            img, seg = info.get('img_path'), info.get('seg_map_path')
+            if img and not _exists(img, self.backend_args):
+                self.missing_image.append((img, seg))
+            if seg is not None and not _exists(seg, self.backend_args):
+                self.missing_label.append((seg, img))
+        self.samples: List[_Sample] = []
+
+    def load(self, max_files, seed, progress):
+        skip = {img for _, img in self.missing_label}
+        skip |= {img for img, _ in self.missing_image}
+        ok = [
+            e for e in self.entries
+            if e.get('seg_map_path') and e.get('img_path') not in skip
+        ]
+        if max_files is not None and len(ok) > max_files:
+            rng = np.random.default_rng(seed)
+            idx = np.sort(rng.choice(len(ok), max_files, replace=False))
+            ok = [ok[i] for i in idx]
+        if progress:
+            from mmengine.utils import track_iter_progress
+            ok = track_iter_progress(ok)
+        self.samples = [self.loader(info) for info in ok]
+        self.valued = [s for s in self.samples if s.valued]
+        self.raw_total = sum((s.raw for s in self.valued),
+                             np.zeros(256, np.int64))
+        self.eff_total = sum((s.eff for s in self.valued),
+                             np.zeros(256, np.int64))
+        self.total = int(self.raw_total.sum())
+        self.raw_vals = set(np.nonzero(self.raw_total)[0].tolist())
+        valid = set(range(self.n_cls)) | {self.ignore}
+        self.bad_files = []  # (label, values outside the classes)
+        for s in self.valued:
+            bad = sorted(set(np.nonzero(s.eff)[0].tolist()) - valid)
+            if bad:
+                self.bad_files.append((s.seg_path, bad))
+        self.bad_values = sorted({v for _, vs in self.bad_files for v in vs})
+
+    def first_files(self) -> List[str]:
+        return [s.seg_path for s in self.valued[:MAX_NAMED]]
+
+
+# ------------------------------------------------------------------ running
 def check_dataset(dataset,
                   num_classes: Optional[int] = None,
                   ignore_index: Optional[int] = None,
@@ -213,24 +361,22 @@ def check_dataset(dataset,
             dataset's ``metainfo['classes']`` is used when None and
             compared with it otherwise.
         ignore_index: the loss's ignore index; the dataset's (255) if None.
-        max_files: decode at most this many (image, label) pairs per leaf
+        max_files: load at most this many (image, label) pairs per leaf
             dataset, chosen with ``seed``; all when None. Existence of every
             file is checked regardless.
         seed: seed of the sample.
         split: name used in messages.
-        progress: show a progress bar while decoding.
+        progress: show a progress bar while loading.
 
     Returns:
-        DatasetReport: the findings (see the module docstring).
+        DatasetReport: the findings of :data:`RULES`.
     """
-    leaves = unwrap_datasets(dataset)
-    if len(leaves) == 1:
-        return _check_leaf(leaves[0], num_classes, ignore_index, max_files,
-                           seed, split, progress)
     reports = [
         _check_leaf(d, num_classes, ignore_index, max_files, seed, split,
-                    progress) for d in leaves
+                    progress) for d in unwrap_datasets(dataset)
     ]
+    if len(reports) == 1:
+        return reports[0]
     merged = DatasetReport(
         split=split,
         description=' + '.join(r.description for r in reports),
@@ -243,405 +389,43 @@ def check_dataset(dataset,
 
 def _check_leaf(ds, num_classes, ignore_index, max_files, seed, split,
                 progress) -> DatasetReport:
-    if hasattr(ds,
-               'full_init') and not getattr(ds, '_fully_initialized', True):
-        ds.full_init()
-    data_root = getattr(ds, 'data_root', None) or ''
-    prefix = getattr(ds, 'data_prefix', {}) or {}
-    img_dir = prefix.get('img_path') or ''
-    ann_dir = prefix.get('seg_map_path')
-    classes = list(ds.metainfo.get('classes', []) or [])
-    ds_classes = len(classes)
+    s = SplitData(ds, num_classes, ignore_index, split)
     report = DatasetReport(
         split=split,
-        description=f'{type(ds).__name__}, images {img_dir}, labels '
-        f'{ann_dir}')
-    F = report.findings
-    n_cls = num_classes if num_classes is not None else ds_classes
-    ignore = ignore_index if ignore_index is not None else getattr(
-        ds, 'ignore_index', 255)
-    backend_args = getattr(ds, 'backend_args', None)
-    img_suffix = getattr(ds, 'img_suffix', '')
-    seg_suffix = getattr(ds, 'seg_map_suffix', '')
-    ann_file = getattr(ds, 'ann_file', '') or ''
-
-    # ---- configuration consistency -------------------------------------
-    if num_classes is not None and ds_classes and num_classes != ds_classes:
-        F.append(
-            Finding(
-                'error', 'num_classes_mismatch',
-                f'the model predicts num_classes={num_classes} but the '
-                f'dataset {type(ds).__name__} has {ds_classes} classes '
-                f'({classes[:5]}{"..." if ds_classes > 5 else ""}). Set '
-                f'model.decode_head.num_classes={ds_classes} (the auxiliary '
-                'and teacher heads follow it), or give the dataset the '
-                "right classes: dataset=dict(metainfo=dict(classes=(...)))."))
-    reduce = bool(getattr(ds, 'reduce_zero_label', False))
-    pipe_reduce = _pipeline_reduce_zero_label(ds)
-    if pipe_reduce is not None and bool(pipe_reduce) != reduce:
-        F.append(
-            Finding(
-                'error', 'reduce_zero_label_conflict',
-                f'the dataset has reduce_zero_label={reduce} but its '
-                f'LoadAnnotations transform sets reduce_zero_label='
-                f'{pipe_reduce}; MMSegmentation stops with an assertion on '
-                'the first label it loads. Set the same value in both (or '
-                'remove it from LoadAnnotations: the dataset passes it on).'))
-    default_reduce = _class_default_reduce_zero_label(ds)
-    if default_reduce and not reduce:
-        F.append(
-            Finding(
-                'warning', 'reduce_zero_label_off',
-                f'{type(ds).__name__} data use 0 for "other/unlabelled" and '
-                f'1..{ds_classes} for the classes, so the class expects '
-                'reduce_zero_label=True, but it is False here: every '
-                f'"other" pixel is trained as class 0 ({classes[:1]}) and '
-                'every class is shifted by one. Remove reduce_zero_label='
-                'False from the dataset (and LoadAnnotations) config.'))
-
-    # ---- pairing ------------------------------------------------------
-    # (data_list is emptied when the dataset serialises it)
-    entries = [ds.get_data_info(i) for i in range(len(ds))]
-    report.num_entries = len(entries)
-    if not entries:
-        where = osp.join(img_dir) if img_dir else data_root
-        F.append(
-            Finding(
-                'error', 'empty_split',
-                f'no images found: {where} has no file ending in '
-                f'{img_suffix!r}' +
-                (f' listed in {ann_file}' if ann_file else '') +
-                '. Check data_root/data_prefix/img_suffix of the '
-                f'{split} dataset (for the real layout see '
-                'docs/dataset_prepare.md) or generate a demo set with '
-                'mmseg_sctnet.datasets.make_cityscapes.'))
-        return report
-    col = _Collector()
-    seg_paths = []
-    for info in entries:
-        img = info.get('img_path')
-        seg = info.get('seg_map_path')
-        if img and not _exists(img, backend_args):
-            col.add('missing_image', img, seg)
-        if seg is not None:
-            seg_paths.append(seg)
-            if not _exists(seg, backend_args):
-                col.add('missing_label', seg, img)
-    missing = col.get('missing_label')
-    if missing:
-        F.append(
-            Finding(
-                'error', 'missing_label',
-                f'{len(missing)} image(s) without a label file: ' +
-                _name_files(
-                    [f'{img} (expected {seg})' for seg, img in missing]) +
-                f'. Labels are found by replacing the image suffix '
-                f'{img_suffix!r} with {seg_suffix!r} under {ann_dir}; add '
-                'the label files, remove those images, or fix '
-                'seg_map_suffix/data_prefix.', [s for s, _ in missing]))
-    missing_img = col.get('missing_image')
-    if missing_img:
-        F.append(
-            Finding(
-                'error', 'missing_image',
-                f'{len(missing_img)} entr(y/ies) of {ann_file or img_dir} '
-                'name an image that does not exist: ' +
-                _name_files([p for p, _ in missing_img]) +
-                '. Fix the split file or copy the images.',
-                [p for p, _ in missing_img]))
-    # labels without images (folder layouts; split files select on purpose)
-    if ann_dir and not ann_file and osp.isdir(ann_dir):
-        expected = {osp.normpath(p) for p in seg_paths}
-        orphans = []
-        for root, _, files in os.walk(ann_dir):
-            for name in files:
-                if name.endswith(seg_suffix):
-                    p = osp.normpath(osp.join(root, name))
-                    if p not in expected:
-                        orphans.append(p)
-        if orphans:
-            orphans.sort()
-            F.append(
-                Finding(
-                    'warning', 'label_without_image',
-                    f'{len(orphans)} label file(s) without an image: ' +
-                    _name_files(orphans) +
-                    f'. The image is expected under {img_dir} with suffix '
-                    f'{img_suffix!r}; these labels are not used. Copy the '
-                    'missing images or fix img_suffix/data_prefix.', orphans))
-
-    # ---- pixel checks on a sample --------------------------------------
-    skip = {img for _, img in missing} | {p for p, _ in missing_img}
-    ok_entries = [
-        e for e in entries
-        if e.get('seg_map_path') and e.get('img_path') not in skip
-    ]
-    if max_files is not None and len(ok_entries) > max_files:
-        rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(len(ok_entries), max_files, replace=False))
-        sample = [ok_entries[i] for i in idx]
-    else:
-        sample = ok_entries
-    label_map = entries[0].get('label_map')
-    lut = _lut(reduce, label_map)
-    raw_total = np.zeros(256, np.int64)
-    eff_total = np.zeros(256, np.int64)
-    per_file_eff = []
-    img_backend = _image_backend(ds)
-    import mmcv
-    iterator = sample
-    if progress:
-        from mmengine.utils import track_iter_progress
-        iterator = track_iter_progress(sample)
-    for info in iterator:
-        img_path, seg_path = info['img_path'], info['seg_map_path']
-        try:
-            img = mmcv.imfrombytes(
-                _read_bytes(img_path, backend_args),
-                flag='color',
-                backend=img_backend)
-        except Exception as err:  # noqa: BLE001 (any decoder failure)
-            img, img_err = None, err
-        else:
-            img_err = None
-        if img is None:
-            col.add('unreadable', img_path,
-                    f'image ({img_err or "cannot be decoded"})')
-        try:
-            lbl = mmcv.imfrombytes(
-                _read_bytes(seg_path, backend_args),
-                flag='unchanged',
-                backend='pillow')
-        except Exception as err:  # noqa: BLE001
-            lbl, lbl_err = None, err
-        else:
-            lbl_err = None
-        if lbl is None:
-            col.add('unreadable', seg_path,
-                    f'label ({lbl_err or "cannot be decoded"})')
-            continue
-        report.num_decoded += 1
-        lbl = np.asarray(lbl)
-        if lbl.ndim == 3 and lbl.shape[2] > 1:
-            col.add('colour_label', seg_path, lbl.shape)
-            continue
-        lbl = lbl.reshape(lbl.shape[:2])
-        if img is not None and img.shape[:2] != lbl.shape[:2]:
-            col.add('size_mismatch', seg_path,
-                    (img_path, img.shape[:2], lbl.shape[:2]))
-        if lbl.dtype != np.uint8:
-            vmax = int(lbl.max()) if lbl.size else 0
-            if vmax > 255 or lbl.min() < 0:
-                col.add('label_not_8bit', seg_path, vmax)
-            lbl = lbl.astype(np.uint8)
-        raw = np.bincount(lbl.ravel(), minlength=256)
-        eff = np.bincount(lut, weights=raw, minlength=256).astype(np.int64)
-        raw_total += raw
-        eff_total += eff
-        per_file_eff.append((seg_path, raw, eff))
-
-    def files_finding(code, level, text, fmt):
-        items = col.get(code)
-        if items:
-            F.append(
-                Finding(
-                    level, code,
-                    text.format(n=len(items)) +
-                    _name_files([fmt(p, d) for p, d in items]),
-                    [p for p, _ in items]))
-
-    files_finding('unreadable', 'error', '{n} file(s) cannot be read: ',
-                  lambda p, d: f'{p} [{d}]')
-    if col.get('unreadable'):
-        F[-1].message += ('. Re-copy or re-export them (a truncated '
-                          'download/copy is the usual cause), or remove '
-                          'them from the split.')
-    files_finding(
-        'size_mismatch', 'error',
-        '{n} label(s) differ in size from their image (the crop would '
-        'misalign labels and pixels): ',
-        lambda p, d: f'{p} is {d[2][1]}x{d[2][0]} but {d[0]} is '
-        f'{d[1][1]}x{d[1][0]} (WxH)')
-    if col.get('size_mismatch'):
-        F[-1].message += ('. Labels must have exactly the image size; '
-                          'export them again at full resolution (resize '
-                          'with nearest-neighbour if you must).')
-    files_finding('colour_label', 'error',
-                  '{n} label file(s) are colour (3-channel) images: ',
-                  lambda p, d: f'{p} {tuple(d)}')
-    if col.get('colour_label'):
-        F[-1].message += ('. Labels must be single-channel PNGs whose '
-                          'pixel value is the class index (a palette PNG '
-                          'is fine); convert colour masks to indices with '
-                          'your palette.')
-    files_finding(
-        'label_not_8bit', 'error',
-        '{n} label file(s) hold values above 255, which MMSegmentation '
-        'reads as uint8 (they wrap around): ', lambda p, d: f'{p} (max {d})')
-    if col.get('label_not_8bit'):
-        F[-1].message += ('. Store labels as 8-bit PNGs with values '
-                          f'0..{max(n_cls - 1, 0)} and 255 for ignored '
-                          'pixels.')
-
-    if per_file_eff:
-        _value_findings(report, per_file_eff, raw_total, eff_total, n_cls,
-                        ignore, reduce, seg_suffix, ds, classes)
-        total = eff_total.sum()
-        if total:
-            report.label_fractions = {
-                int(v): float(eff_total[v]) / total
-                for v in np.nonzero(eff_total)[0]
-            }
+        description=f'{s.name}, images {s.img_dir}, labels {s.ann_dir}',
+        num_entries=len(s.entries))
+    found = set()
+    for stage in ('config', 'entries', 'files', 'values'):
+        if stage == 'files':
+            if not s.entries:
+                break
+            s.load(max_files, seed, progress)
+            report.num_decoded = sum(x.seg_shape is not None
+                                     for x in s.samples)
+        for r in RULES:
+            if r.stage != stage or found.intersection(r.unless):
+                continue
+            out = r.check(s)
+            if out is not None:
+                message, files = out
+                report.findings.append(
+                    Finding(r.level, r.code, message, list(files)))
+                found.add(r.code)
+    if s.entries and s.eff_total.sum():
+        total = s.eff_total.sum()
+        report.label_fractions = {
+            int(v): float(s.eff_total[v]) / total
+            for v in np.nonzero(s.eff_total)[0]
+        }
     return report
-
-
-def _value_findings(report, per_file, raw_total, eff_total, n_cls, ignore,
-                    reduce, seg_suffix, ds, classes):
-    F = report.findings
-    total = int(raw_total.sum())
-    if total == 0:
-        return
-    raw_vals = set(np.nonzero(raw_total)[0].tolist())
-    valid = set(range(n_cls)) | {ignore}
-    bad_files = []
-    for path, raw, eff in per_file:
-        bad = sorted(set(np.nonzero(eff)[0].tolist()) - valid)
-        if bad:
-            bad_files.append((path, bad))
-    bad_values = sorted({v for _, vs in bad_files for v in vs})
-    is_city = type(ds).__name__ == 'CityscapesDataset' or n_cls == 19
-    named = '; '.join(f'{p} has {vs[:8]}{"..." if len(vs) > 8 else ""}'
-                      for p, vs in bad_files[:MAX_NAMED])
-    if len(bad_files) > MAX_NAMED:
-        named += f' (and {len(bad_files) - MAX_NAMED} more files)'
-    if bad_files:
-        head = (f'{len(bad_files)} of {len(per_file)} decoded label files '
-                f'hold values outside [0, {n_cls}) that are not the ignore '
-                f'index {ignore} (values {bad_values[:12]}'
-                f'{"..." if len(bad_values) > 12 else ""}): {named}. ')
-        if seg_suffix and 'labelIds' in seg_suffix and \
-                'TrainIds' not in seg_suffix:
-            why = ('These are Cityscapes labelIds files (seg_map_suffix='
-                   f'{seg_suffix!r}): ids 0-33, e.g. road=7, car=26. '
-                   'Training needs labelTrainIds (0-18, 255 = ignore): set '
-                   "seg_map_suffix='_gtFine_labelTrainIds.png' and create "
-                   'the files with `python -m cityscapesscripts.preparation.'
-                   'createTrainIdLabelImgs` (CITYSCAPES_DATASET=<data_root>) '
-                   "or MMSegmentation's tools/dataset_converters/"
-                   'cityscapes.py.')
-            code = 'cityscapes_label_ids'
-        elif is_city and max(raw_vals - {ignore}, default=0) <= 33 and \
-                raw_vals & {v for v in CITYSCAPES_LABEL_IDS.values()
-                            if v >= 19}:
-            why = ('The values look like Cityscapes labelIds (0-33; road=7, '
-                   'building=11, sky=23, person=24, car=26) where '
-                   'labelTrainIds (0-18, 255 = ignore) are expected: '
-                   'convert the labels with `python -m cityscapesscripts.'
-                   'preparation.createTrainIdLabelImgs` and point '
-                   "seg_map_suffix at '_gtFine_labelTrainIds.png'.")
-            code = 'cityscapes_label_ids'
-        elif seg_suffix.lower().endswith(('.jpg', '.jpeg')):
-            why = (f'The labels are JPEG files ({seg_suffix}): lossy '
-                   'compression changes label values near edges. Save '
-                   'labels as PNG and set seg_map_suffix accordingly.')
-            code = 'lossy_labels'
-        elif not reduce and 0 in raw_vals and ignore not in raw_vals and \
-                bad_values == [n_cls]:
-            why = (f'The labels look 1-based with 0 = "other/unlabelled" '
-                   f'(ADE20K style: values 0..{n_cls}, no {ignore}): set '
-                   'reduce_zero_label=True in the dataset config (train and '
-                   f'val) so 0 is ignored and 1..{n_cls} become '
-                   f'0..{n_cls - 1}.')
-            code = 'reduce_zero_label_needed'
-        else:
-            why = (f'The model has num_classes={n_cls}, so labels must be '
-                   f'0..{n_cls - 1} (class index) or {ignore} (ignored). '
-                   'Remap the label files, or set num_classes and the '
-                   "dataset's metainfo classes to match the data.")
-            code = 'label_out_of_range'
-            if reduce:
-                why += (' reduce_zero_label=True subtracts 1 from every '
-                        'value first.')
-        F.append(Finding('error', code, head + why, [p for p, _ in bad_files]))
-
-    # reduce_zero_label on data that is already 0-based
-    if reduce and ignore in raw_vals and \
-            raw_total[0] / total >= ZERO_CLASS_MIN and \
-            raw_total[ignore] / total >= IGNORE_PRESENT_MIN and \
-            max(raw_vals - {ignore}) <= n_cls - 1:
-        F.append(
-            Finding(
-                'warning', 'reduce_zero_label_on_zero_based',
-                'reduce_zero_label=True, but the labels look 0-based: they '
-                f'already use {ignore} for ignored pixels '
-                f'({100 * raw_total[ignore] / total:.1f}%) and value 0 '
-                f'covers {100 * raw_total[0] / total:.1f}% of the pixels '
-                f'like a real class (values seen: {sorted(raw_vals)[:12]}). '
-                'With reduce_zero_label=True every 0 pixel is ignored and '
-                'class k is trained as k-1. Set reduce_zero_label=False '
-                '(dataset and LoadAnnotations) unless 0 really means '
-                '"unlabelled".', [p for p, _, _ in per_file[:MAX_NAMED]]))
-
-    labelled = int(eff_total.sum() - eff_total[ignore])
-    ign_frac = eff_total[ignore] / max(int(eff_total.sum()), 1)
-    if not reduce and n_cls == 2 and ignore in raw_vals and \
-            raw_vals <= {0, ignore}:
-        F.append(
-            Finding(
-                'error', 'binary_mask_255', f'the masks are binary 0/{ignore} '
-                f'({100 * raw_total[ignore] / total:.1f}% {ignore}) but '
-                f'{ignore} is the ignore index, so the foreground is never '
-                'trained and every labelled pixel is class 0: the log shows '
-                '"loss_ce ~0, accuracy 100" and the foreground IoU stays 0. '
-                'Save the masks with values 0/1 (e.g. mask // 255).',
-                [p for p, _, _ in per_file[:MAX_NAMED]]))
-    elif ign_frac >= MOSTLY_IGNORED:
-        if reduce and raw_vals <= {0, 1}:
-            why = ('reduce_zero_label=True turns the 0 pixels of these 0/1 '
-                   'masks into ignore. Set reduce_zero_label=False.')
-        else:
-            why = ('Check reduce_zero_label, label_map/metainfo classes and '
-                   'the label id space (raw values seen: '
-                   f'{sorted(raw_vals)[:12]}).')
-        F.append(
-            Finding(
-                'error', 'mostly_ignored',
-                f'{100 * ign_frac:.1f}% of the pixels in {len(per_file)} '
-                f'decoded label files are the ignore index {ignore} after '
-                f'reduce_zero_label={reduce}: the loss sees almost nothing '
-                '(symptoms: loss_ce ~0 and accuracy 100 in the log, mIoU '
-                '~0). ' + why, [p for p, _, _ in per_file[:MAX_NAMED]]))
-    else:
-        all_ign = [
-            p for p, _, eff in per_file
-            if eff.sum() and eff[ignore] == eff.sum()
-        ]
-        if all_ign:
-            F.append(
-                Finding(
-                    'warning', 'fully_ignored_files',
-                    f'{len(all_ign)} label file(s) are entirely the ignore '
-                    f'index {ignore}: ' + _name_files(all_ign) +
-                    '. They contribute nothing to training; check them.',
-                    all_ign))
-        present = np.nonzero(np.where(np.arange(256) == ignore, 0,
-                                      eff_total))[0]
-        if labelled and len(present) == 1 and n_cls > 1 and \
-                len(per_file) > 1:
-            c = int(present[0])
-            name = classes[c] if c < len(classes) else c
-            F.append(
-                Finding(
-                    'warning', 'single_class',
-                    f'every labelled pixel in {len(per_file)} decoded label '
-                    f'files is class {c} ({name}): the model cannot learn '
-                    'the other classes and "accuracy 100" means nothing. '
-                    'Check the label values and reduce_zero_label.',
-                    [p for p, _, _ in per_file[:MAX_NAMED]]))
 
 
 def build_split_dataset(cfg, split: str = 'train'):
     """Build the dataset of ``cfg.<split>_dataloader`` (real mmseg class).
+
+    The leaves are built with ``serialize_data=False``: MMEngine cannot
+    serialise an empty list, and an empty split is a finding to report
+    (``empty_split``), not a crash.
 
     Raises:
         DatasetCheckError: the split is not configured or its image folder /
@@ -657,9 +441,10 @@ def build_split_dataset(cfg, split: str = 'train'):
         raise DatasetCheckError(f'the config has no {key}.dataset; choose '
                                 'another --split (train, val or test).')
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    ds_cfg = loader['dataset']
+    ds_cfg = copy.deepcopy(loader['dataset'])
     for leaf in _leaf_cfgs(ds_cfg):
         _check_paths(leaf, split)
+        leaf['serialize_data'] = False
     return DATASETS.build(ds_cfg)
 
 
