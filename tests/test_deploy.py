@@ -14,7 +14,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmseg_sctnet.deploy import (DeploySCTNet, PreNormConv2d,
                                  SegmentorWithResize, bn_scale_shift,
                                  build_inference_model, fuse_conv_bn,
-                                 init_model, is_deployed, switch_to_deploy)
+                                 is_deployed, load_inference_model,
+                                 switch_to_deploy)
 
 # README: deploy outputs equal eager mode within 3.3e-6 (relative); the
 # tests measure 0.8e-6 to 1.5e-6 here (tiny BN variances included)
@@ -172,8 +173,8 @@ def test_deploy_tool_and_checkpoint_roundtrip(tmp_path, capsys):
     err = tool.main([src, out, '--config', CITY_CONFIG['S']])
     assert err < TOL
     assert 'BatchNorm layers: 36 -> 12' in capsys.readouterr().out
-    eager = init_model(CITY_CONFIG['S'], src)
-    deployed = init_model(CITY_CONFIG['S'], out)
+    eager = load_inference_model(CITY_CONFIG['S'], src)
+    deployed = load_inference_model(CITY_CONFIG['S'], out)
     assert is_deployed(deployed) and not is_deployed(eager)
     x = torch.randn(1, 3, 83, 149)
     with torch.no_grad():

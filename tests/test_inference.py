@@ -298,10 +298,11 @@ def test_deploy_mode(ckpts, tmp_path):
     assert (label == ref).mean() > 0.999
     # a deploy checkpoint (folded weights) is read as such
     try:
-        from mmseg_sctnet.deploy import init_model, save_deploy_checkpoint
+        from mmseg_sctnet.deploy import (load_inference_model,
+                                         save_deploy_checkpoint)
     except ImportError:
         return
-    model = init_model(CONFIG, ckpts['bare'], deploy=True)
+    model = load_inference_model(CONFIG, ckpts['bare'], deploy=True)
     path = str(tmp_path / 'deployed.pth')
     save_deploy_checkpoint(model, path)
     tool.main([img, CONFIG, path, '--out', str(tmp_path / 'o2')])

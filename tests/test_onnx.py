@@ -7,7 +7,7 @@ import torch
 from _helpers_train import load_tool
 from model_helpers import CITY_CONFIG, write_official_checkpoint
 
-from mmseg_sctnet.deploy import SegmentorWithResize, init_model
+from mmseg_sctnet.deploy import SegmentorWithResize, load_inference_model
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +40,7 @@ def test_static_export_matches_eager(ckpt_s, tmp_path, capsys):
     n_bn = sum(n.op_type == 'BatchNormalization' for n in model.graph.node)
     assert n_bn == 12
     # independent check: our own onnxruntime run against the eager model
-    eager = SegmentorWithResize(init_model(CITY_CONFIG['S'], ckpt_s))
+    eager = SegmentorWithResize(load_inference_model(CITY_CONFIG['S'], ckpt_s))
     x = torch.randn(1, 3, 64, 128)
     with torch.no_grad():
         ref = eager(x).numpy()
@@ -58,7 +58,7 @@ def test_dynamic_export_any_size(ckpt_s, tmp_path):
     res = tool.main([CITY_CONFIG['S'], ckpt_s, '--shape', '96', '160',
                      '--dynamic', '--no-resize', '--out', out])
     assert all(err < 1e-4 for _, err in res['checks'])
-    eager = init_model(CITY_CONFIG['S'], ckpt_s)
+    eager = load_inference_model(CITY_CONFIG['S'], ckpt_s)
     # 64x64: the 1/32 map is 2x2, smaller than the attention's padding
     for shape in [(64, 64), (75, 101), (2, 3, 96, 96)]:
         x = torch.randn(*shape) if len(shape) == 4 else torch.randn(

@@ -183,9 +183,11 @@ def test_object_storage_checkpoints_are_loaded_safely(evil, monkeypatch):
 def test_teacher_backbone_pth_convert_publish_refuse(evil, tmp_path, capsys):
     path, _ = evil
     from mmseg.registry import MODELS
-    from mmseg_sctnet.models.utils import load_partial_state_dict
+    from mmseg_sctnet.models.utils import load_file_into
     with pytest.raises(UnsafeCheckpointError):
-        load_partial_state_dict(torch.nn.Conv2d(1, 1, 1), path)
+        load_file_into(torch.nn.Conv2d(1, 1, 1), path, what='backbone')
+    with pytest.raises(UnsafeCheckpointError):
+        MODELS.build(dict(type='SCTNet')).load_pretrained(path)
     head = MODELS.build(
         dict(
             type='VitGuidanceHead',

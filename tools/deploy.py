@@ -10,7 +10,7 @@ deployed model (``mmseg_sctnet.deploy.switch_to_deploy``: training-only
 heads removed, BatchNorms folded exactly, lean attention, channels-last)
 is checked against the eager model on a random input (maximum relative
 error printed; above 1e-4 nothing is written) and saved to OUT_CKPT with
-the deploy options in ``meta``. ``mmseg_sctnet.deploy.init_model``,
+the deploy options in ``meta``. ``mmseg_sctnet.deploy.load_inference_model``,
 ``tools/export_onnx.py`` and ``speed/torch_speed.py --checkpoint`` load it.
 OUT_CKPT is never overwritten.
 """

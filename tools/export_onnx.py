@@ -107,7 +107,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
     from mmseg_sctnet.deploy import (PreNormConv2d, SegmentorWithResize,
-                                     init_model, switch_to_deploy)
+                                     load_inference_model, switch_to_deploy)
     for what, path in (('config', args.config), ('checkpoint',
                                                  args.checkpoint)):
         if not osp.isfile(path):
@@ -117,7 +117,8 @@ def main(argv=None) -> dict:
         raise SystemExit(f'error: {out} exists; pass another --out (files '
                          'are never overwritten)')
     try:
-        eager_or_deployed = init_model(args.config, args.checkpoint)
+        eager_or_deployed = load_inference_model(args.config,
+                                                 args.checkpoint)
     except (KeyError, ValueError, RuntimeError) as e:
         raise SystemExit(f'error: cannot load {args.checkpoint} for '
                          f'{args.config}: {e}')

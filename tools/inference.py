@@ -239,7 +239,8 @@ def build_model(args):
         fail(f'{args.checkpoint} is not a checkpoint (a {type(ckpt)})')
     if _is_deploy_checkpoint(ckpt):
         # written by tools/deploy.py: a folded model, loaded by its package
-        from mmseg_sctnet.deploy import init_model as init_deploy_model
+        from mmseg_sctnet.deploy import \
+            load_inference_model as init_deploy_model
         model = init_deploy_model(cfg, args.checkpoint, device='cpu')
         model.cfg = cfg  # what mmseg's inference_model reads the pipeline
         args.deploy = False  # already deployed

@@ -24,18 +24,22 @@ from . import atomic_io
 from .checkpoint_schemes import (load_from_http_safe, load_from_local_safe,
                                  register_safe_schemes)
 from .checksum import file_sha256
-from .errors import (CheckpointMismatchError, CheckpointNotFoundError,
+from .errors import (CheckpointFileError, CheckpointIncompleteError,
+                     CheckpointMismatchError, CheckpointNotFoundError,
                      DatasetCheckError, NonFiniteLossError,
-                     UnsafeCheckpointError, UserError, exit_on_user_error)
+                     NotACheckpointError, UnsafeCheckpointError, UserError,
+                     exit_on_user_error)
 from .mmcv_ops import MissingCompiledOpError, has_compiled_ops
 from .mmcv_ops import install as install_mmcv_ops_fallback
-from .safe_load import register_safe_globals, safe_torch_load
+from .safe_load import (read_checkpoint, register_safe_globals,
+                        safe_torch_load)
 
 __all__ = [
     'apply', 'MissingCompiledOpError', 'UnsafeCheckpointError',
     'safe_torch_load', 'has_compiled_ops', 'file_sha256', 'UserError',
     'CheckpointNotFoundError', 'CheckpointMismatchError', 'NonFiniteLossError',
-    'DatasetCheckError', 'exit_on_user_error', 'atomic_io',
+    'DatasetCheckError', 'exit_on_user_error', 'atomic_io', 'read_checkpoint',
+    'CheckpointFileError', 'CheckpointIncompleteError', 'NotACheckpointError',
     'load_from_local_safe', 'load_from_http_safe'
 ]
 

@@ -11,9 +11,10 @@ import pickle
 import sys
 
 __all__ = [
-    'UserError', 'UnsafeCheckpointError', 'CheckpointNotFoundError',
-    'CheckpointMismatchError', 'NonFiniteLossError', 'DatasetCheckError',
-    'exit_on_user_error'
+    'UserError', 'CheckpointFileError', 'UnsafeCheckpointError',
+    'CheckpointNotFoundError', 'CheckpointIncompleteError',
+    'NotACheckpointError', 'CheckpointMismatchError', 'NonFiniteLossError',
+    'DatasetCheckError', 'exit_on_user_error'
 ]
 
 
@@ -21,12 +22,27 @@ class UserError(Exception):
     """Base class: a mistake in the user's files/config, not a bug."""
 
 
-class UnsafeCheckpointError(UserError, pickle.UnpicklingError):
+class CheckpointFileError(UserError):
+    """A checkpoint file that cannot be read as it is (the subclasses say
+    why); raised by :func:`mmseg_sctnet.compat.safe_torch_load`."""
+
+
+class UnsafeCheckpointError(CheckpointFileError, pickle.UnpicklingError):
     """A checkpoint references objects outside the allow-list."""
 
 
-class CheckpointNotFoundError(UserError, FileNotFoundError):
+class CheckpointNotFoundError(CheckpointFileError, FileNotFoundError):
     """A checkpoint path that does not exist."""
+
+
+class CheckpointIncompleteError(CheckpointFileError, RuntimeError):
+    """A PyTorch checkpoint cut short (an interrupted download or copy, a
+    killed writer) or otherwise damaged."""
+
+
+class NotACheckpointError(CheckpointFileError, ValueError):
+    """A file that is not a PyTorch checkpoint at all (empty, text, an HTML
+    page, an ONNX model, an image, a folder...)."""
 
 
 class CheckpointMismatchError(UserError, ValueError):

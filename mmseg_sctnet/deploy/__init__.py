@@ -4,13 +4,14 @@
 graph (training-only heads removed, BatchNorms folded exactly, leaner
 attention, channels-last); outputs equal the eager model's up to float
 rounding. ``tools/deploy.py`` writes such a model as a deploy checkpoint,
-``init_model`` loads eager or deploy checkpoints, ``SegmentorWithResize``
-is the ``image -> full-size logits`` module timed by ``speed/`` and
-exported by ``tools/export_onnx.py``. See docs/deploy.md.
+``load_inference_model`` loads eager or deploy checkpoints,
+``SegmentorWithResize`` is the ``image -> full-size logits`` module timed
+by ``speed/`` and exported by ``tools/export_onnx.py``. See
+docs/deploy.md.
 """
-from .api import (SegmentorWithResize, build_inference_model, init_model,
-                  is_deploy_checkpoint, load_student_weights,
-                  read_checkpoint,
+from .api import (SegmentorWithResize, build_inference_model,
+                  is_deploy_checkpoint, load_inference_model,
+                  load_student_weights, read_checkpoint,
                   save_deploy_checkpoint)
 from .convert import deploy_options, is_deployed, switch_to_deploy
 from .fuse import PreNormConv2d, bn_scale_shift, fuse_conv_bn
@@ -18,9 +19,10 @@ from .modules import (DeployBasicBlock, DeployCFBlock, DeployConvAttention,
                       DeployMLP, DeploySCTNet, dual_norm_any_format)
 
 __all__ = [
-    'switch_to_deploy', 'is_deployed', 'deploy_options', 'init_model',
-    'build_inference_model', 'load_student_weights', 'save_deploy_checkpoint',
-    'is_deploy_checkpoint', 'read_checkpoint', 'SegmentorWithResize', 'PreNormConv2d',
+    'switch_to_deploy', 'is_deployed', 'deploy_options',
+    'load_inference_model', 'build_inference_model', 'load_student_weights',
+    'save_deploy_checkpoint', 'is_deploy_checkpoint', 'read_checkpoint',
+    'SegmentorWithResize', 'PreNormConv2d',
     'bn_scale_shift', 'fuse_conv_bn', 'DeployBasicBlock', 'DeployCFBlock',
     'DeployConvAttention', 'DeployMLP', 'DeploySCTNet', 'dual_norm_any_format'
 ]

@@ -99,15 +99,12 @@ def build_inference_model(config, device: Union[str, torch.device] = 'cpu',
 
 
 def read_checkpoint(path: str) -> dict:
-    """Load a checkpoint file safely (weights only) on the CPU."""
-    from mmseg_sctnet.compat import safe_torch_load
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path!r} (resolved to '
-                                f'{osp.abspath(path)!r})')
-    ckpt = safe_torch_load(path, map_location='cpu')
-    if not isinstance(ckpt, dict):
-        raise ValueError(f'{path}: not a checkpoint dict ({type(ckpt)})')
-    return ckpt
+    """Read a checkpoint (path or URL) safely on the CPU:
+    :func:`mmseg_sctnet.compat.read_checkpoint`, the project's one reader
+    (missing, incomplete, non-checkpoint and unsafe files each get their
+    own error and fix)."""
+    from mmseg_sctnet.compat import read_checkpoint as _read
+    return _read(path)
 
 
 def is_deploy_checkpoint(ckpt: Union[str, dict]) -> bool:
@@ -118,49 +115,45 @@ def is_deploy_checkpoint(ckpt: Union[str, dict]) -> bool:
         'meta']
 
 
+_OTHER_MODEL = ('Use the config the checkpoint was trained with (SCTNet-S '
+                'vs SCTNet-B, number of classes); deploy checkpoints are '
+                'loaded by load_inference_model.')
+
+
 def load_student_weights(model: nn.Module, ckpt: Union[str, dict],
                          source: str = 'checkpoint') -> None:
     """Load an (eager) checkpoint into an inference segmentor.
 
-    Teacher/SIAM tensors are skipped by the segmentor's load hook; a
-    tensor of another shape or a missing backbone/decode-head tensor is an
-    error naming the keys (``ValueError`` / ``KeyError``).
+    Every backbone and decode-head tensor must be in the file with the
+    model's shape; teacher/SIAM/auxiliary tensors are skipped by the
+    segmentor's load hook. Otherwise ``CheckpointMismatchError`` (a
+    ``ValueError``) explains the mismatch
+    (:func:`mmseg_sctnet.models.utils.load_checked_state_dict`).
     """
-    from mmseg_sctnet.models.utils import extract_state_dict
+    from mmseg_sctnet.models.utils import (extract_state_dict,
+                                           load_checked_state_dict)
     if isinstance(ckpt, str):
         source, ckpt = ckpt, read_checkpoint(ckpt)
-    state = extract_state_dict(ckpt)
-    own = model.state_dict()
-    mismatched = [
-        f'{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-        for k, v in state.items() if k in own and own[k].shape != v.shape
-    ]
-    if mismatched:
-        raise ValueError(
-            f'{source} does not fit this config: {len(mismatched)} tensors '
-            f'differ in shape, e.g. {mismatched[:2]}. Use the config the '
-            'checkpoint was trained with (SCTNet-S vs SCTNet-B, number of '
-            'classes).')
-    missing, _ = model.load_state_dict(state, strict=False)
-    missing = [
-        k for k in missing
-        if k.startswith(('backbone.', 'decode_head.')) and
-        not k.endswith('num_batches_tracked')
-    ]
-    if missing:
-        raise KeyError(
-            f'{source} lacks {len(missing)} tensors of the inference model, '
-            f'e.g. {missing[:4]}. Is it a checkpoint of this config (same '
-            'model size)? Deploy checkpoints are loaded by init_model.')
+    load_checked_state_dict(
+        model,
+        extract_state_dict(ckpt),
+        headline=f'{source} does not fit this config',
+        required=('backbone.', 'decode_head.'),
+        allow_unexpected=True,
+        fix=_OTHER_MODEL,
+        source=source)
 
 
-def init_model(config,
-               checkpoint: Optional[str] = None,
-               device: Union[str, torch.device] = 'cpu',
-               deploy: bool = False,
-               fold_prenorm: bool = True,
-               channels_last: bool = True) -> nn.Module:
+def load_inference_model(config,
+                         checkpoint: Optional[str] = None,
+                         device: Union[str, torch.device] = 'cpu',
+                         deploy: bool = False,
+                         fold_prenorm: bool = True,
+                         channels_last: bool = True) -> nn.Module:
     """Inference segmentor from a config and an eager or deploy checkpoint.
+
+    Not ``mmseg.apis.init_model`` (which builds the eager model and reads
+    ``meta`` for the dataset): this one also builds the folded deploy graph.
 
     * no checkpoint: random weights (benchmarks, FLOPs);
     * an eager checkpoint (training output, converted official file):
@@ -169,13 +162,20 @@ def init_model(config,
       the options stored in the file (``deploy`` and the option arguments
       are ignored) and its tensors loaded strictly.
     """
+    from mmseg_sctnet.models.utils import load_checked_state_dict
     model = build_inference_model(config, device='cpu')
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint)
         if is_deploy_checkpoint(ckpt):
             opts = ckpt['meta'][DEPLOY_META_KEY]
             switch_to_deploy(model, **opts)
-            model.load_state_dict(ckpt['state_dict'], strict=True)
+            load_checked_state_dict(
+                model,
+                ckpt['state_dict'],
+                headline=f'Deploy checkpoint {checkpoint} does not fit '
+                'this config',
+                fix=_OTHER_MODEL,
+                source=checkpoint)
             return model.to(device).eval()
         load_student_weights(model, ckpt, source=checkpoint)
     if deploy:

@@ -29,7 +29,8 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .api import SegmentorWithResize, build_inference_model, init_model
+from .api import (SegmentorWithResize, build_inference_model,
+                  load_inference_model)
 from .analysis import inference_params
 from .convert import switch_to_deploy
 from .dtype import check_dtype, cpu_flags, cpu_model, with_dtype
@@ -328,7 +329,7 @@ def torch_speed(type: str = 'sctnet-b-seg100',
             raise DeployUsageError('--config needs --shape H W')
     if shape:
         size = tuple(shape)
-    segmentor = init_model(resolve_config(cfg_path), checkpoint)
+    segmentor = load_inference_model(resolve_config(cfg_path), checkpoint)
     params = inference_params(segmentor)
     model = prepare(
         segmentor,

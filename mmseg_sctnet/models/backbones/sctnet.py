@@ -10,7 +10,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..layers import DAPPM, BasicBlock, CFBlock, init_sctnet_weights
-from ..utils import load_partial_state_dict, resolve_norm_cfg
+from ..utils import load_file_into, resolve_norm_cfg
 
 
 @MODELS.register_module()
@@ -60,6 +60,11 @@ class SCTNet(BaseModule):
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint='pretrained/SCT-B_Pretrain.pth')`` loads ImageNet
             weights in :meth:`init_weights`; otherwise Kaiming init.
+            ``prefix`` (as MMEngine's ``Pretrained``) takes the tensors
+            under that prefix of a larger checkpoint (``'backbone.'`` is
+            tried anyway); ``strict=True`` refuses a file that would leave
+            any backbone tensor uninitialised, naming them (see
+            :meth:`load_pretrained`).
     """
 
     def __init__(self,
@@ -135,25 +140,56 @@ class SCTNet(BaseModule):
         """Kaiming init, then the ImageNet checkpoint if ``init_cfg`` says so.
 
         Raises:
-            FileNotFoundError: the pretrained file is missing (the message
-                names it and the fix).
+            CheckpointNotFoundError: the pretrained file is missing (the
+                message names it and the fix).
+            CheckpointMismatchError: nothing in the file fits the backbone
+                or, with ``init_cfg.strict=True``, a tensor is missing or
+                has another shape.
         """
         init_sctnet_weights(self)
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            ckpt = cfg.get('checkpoint')
-            size = 'S' if self.base_channels == 32 else 'B'
-            load_partial_state_dict(
-                self,
-                ckpt,
-                prefixes=(cfg.get('prefix') or 'backbone.', 'backbone.'),
-                what='ImageNet-pretrained SCTNet backbone',
-                hint=(f'Put the official SCT-{size}_Pretrain.pth (see the '
-                      "README's model zoo) at that path, point "
-                      'model.backbone.init_cfg.checkpoint to it, or train '
-                      'from scratch with --cfg-options '
-                      'model.backbone.init_cfg=None.'))
+            self.load_pretrained(
+                cfg.get('checkpoint'),
+                prefix=cfg.get('prefix'),
+                strict=cfg.get('strict', False))
         self._is_init = True
+
+    def load_pretrained(self,
+                        filename: str,
+                        prefix: str = None,
+                        strict: bool = False) -> dict:
+        """Load ImageNet-pretrained (or any SCTNet backbone) weights.
+
+        Args:
+            filename: path or URL: a bare backbone state dict (the official
+                ``SCT-*_Pretrain.pth``), ``{'state_dict': ...}``, or a whole
+                segmentor checkpoint (``backbone.*``).
+            prefix: tensors under this prefix are used, without it.
+            strict: refuse the file, naming the tensors, when any backbone
+                tensor is missing from it or has another shape. Otherwise
+                every fitting tensor is loaded and the rest is logged (the
+                official files' exact content is not published, so this is
+                the default). Tensors the backbone has no place for (an
+                ImageNet classifier) are ignored either way, and listed.
+
+        Returns:
+            ``dict(missing, mismatched, unexpected, loaded)``.
+        """
+        size = 'S' if self.base_channels == 32 else 'B'
+        return load_file_into(
+            self,
+            filename,
+            what='ImageNet-pretrained SCTNet backbone',
+            fix=(f'Put the official SCT-{size}_Pretrain.pth (see the '
+                 "README's model zoo) at that path, point "
+                 'model.backbone.init_cfg.checkpoint to it, or train from '
+                 'scratch with --cfg-options model.backbone.init_cfg=None.'),
+            prefixes=(prefix or 'backbone.', 'backbone.'),
+            strict=strict,
+            allow_unexpected=True,
+            detail=f'This backbone is SCTNet-{size} (base_channels '
+            f'{self.base_channels}).')
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         x1 = self.layer1(self.conv1(x))  # c, 1/4 (no ReLU)

@@ -7,7 +7,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -236,55 +235,45 @@ class VitGuidanceHead(BaseModule):
         self._is_init = True
 
     def load_teacher(self, filename: str) -> None:
-        """Load and validate teacher weights (all tensors must match)."""
-        import os.path as osp
+        """Load and validate teacher weights (all tensors must match).
 
-        from mmseg_sctnet.compat import safe_torch_load
+        ``filename`` (path or URL) may be a converted teacher file, a whole
+        SCTNet checkpoint or an MMSegmentation SegFormer checkpoint
+        (:func:`extract_teacher_state_dict`). A teacher of another size is
+        refused with the MiT variants of the file and of the config.
+        """
+        from mmseg_sctnet.compat import read_checkpoint
 
-        from ..utils import extract_state_dict
+        from ..utils import extract_state_dict, load_checked_state_dict
         fix = ('Download the official teacher (README, model zoo) into '
                'pretrained/, or train a SegFormer with MMSegmentation on your '
                'dataset and convert it: python tools/pth_convert.py '
                f'work_dirs/<segformer>/iter_<N>.pth {filename}. To train '
                'without SIAM: --cfg-options model.use_siam=False.')
-        if not osp.isfile(filename):
-            from mmseg_sctnet.compat.errors import CheckpointNotFoundError
-            raise CheckpointNotFoundError(
-                f'Teacher checkpoint not found: {filename!r} (resolved to '
-                f'{osp.abspath(filename)!r}). {fix}')
         state = extract_teacher_state_dict(
-            extract_state_dict(safe_torch_load(filename)))
+            extract_state_dict(
+                read_checkpoint(filename, 'Teacher checkpoint', fix)))
         own = OrderedDict((k, v) for k, v in self.state_dict().items()
                           if k.startswith(TEACHER_PREFIXES))
-        missing = [k for k in own if k not in state]
-        mismatched = [
-            f'{k}: file {tuple(state[k].shape)} vs config '
-            f'{tuple(own[k].shape)}' for k in own
-            if k in state and state[k].shape != own[k].shape
-        ]
-        # tensors the config's teacher lacks (e.g. a MiT-B3 file for a B2
-        # config) would silently be dropped: a teacher of another size
-        unused = [k for k in state if k not in own]
-        if missing or mismatched or unused:
-            from mmseg_sctnet.compat.errors import CheckpointMismatchError
-            raise CheckpointMismatchError(
-                f'Teacher checkpoint {filename!r} does not fit the teacher in '
-                f'the config ({len(missing)} missing tensors, e.g. '
-                f'{missing[:3]}; {len(mismatched)} with another shape, e.g. '
-                f'{mismatched[:3]}; {len(unused)} the config has no place '
-                f'for, e.g. {unused[:3]}). The file holds '
-                f'{_describe_mit(state)}; the config builds '
-                f'{_describe_mit(own)}, i.e. stage widths '
-                f'{self.teacher_widths} for the SIAM projections, and '
-                f'{self.teacher_head.num_classes} classes. Use the teacher '
-                'trained for this dataset and model size (MiT-B2 for '
-                'SCTNet-S, MiT-B3 for SCTNet-B), or set siam_head.'
-                'teacher_backbone/teacher_head to the teacher you have. ' +
-                fix)
-        self.load_state_dict(state, strict=False)
-        print_log(
-            f'Loaded frozen teacher from {filename}: {len(own)} tensors',
-            logger='current')
+        # strict both ways: tensors the config's teacher lacks (e.g. a
+        # MiT-B3 file for a B2 config) would silently be dropped
+        load_checked_state_dict(
+            self,
+            state,
+            headline=f'Teacher checkpoint {filename!r} does not fit the '
+            'teacher in the config',
+            strict=True,
+            required=TEACHER_PREFIXES,
+            detail=(f'The file holds {_describe_mit(state)}; the config '
+                    f'builds {_describe_mit(own)}, i.e. stage widths '
+                    f'{self.teacher_widths} for the SIAM projections, and '
+                    f'{self.teacher_head.num_classes} classes. Use the '
+                    'teacher trained for this dataset and model size '
+                    '(MiT-B2 for SCTNet-S, MiT-B3 for SCTNet-B), or set '
+                    'siam_head.teacher_backbone/teacher_head to the teacher '
+                    'you have.'),
+            fix=fix,
+            source=f'frozen teacher {filename}')
 
     @torch.no_grad()
     def teacher_forward(self, img: Tensor) -> Dict[str, object]:

@@ -168,34 +168,38 @@ class EncoderDecoderDistill(EncoderDecoder):
                 raise CheckpointMismatchError(
                     f'The checkpoint\'s classifier predicts {n_ckpt} classes '
                     f'but the config builds {n_cfg} (num_classes of '
-                    'decode_head/auxiliary_head). Use the config that matches '
-                    f'the checkpoint (num_classes={n_ckpt}); to fine-tune on a '
-                    'dataset with other classes, start from its backbone '
+                    'decode_head/auxiliary_head). Use the config that '
+                    f'matches the checkpoint (num_classes={n_ckpt}); to '
+                    'fine-tune on a dataset with other classes, start from '
+                    'its backbone '
                     'only: --cfg-options load_from=None '
                     'model.backbone.init_cfg.type=Pretrained '
                     'model.backbone.init_cfg.checkpoint=<this checkpoint>.')
         if self.inference_only:
+            from ..utils import explain_mismatch, find_mismatch
             own = {
                 k: v
                 for k, v in self.state_dict().items()
                 if k.startswith(('backbone.', 'decode_head.'))
             }
-            missing = [k for k in own if prefix + k not in state_dict]
-            shape = [
-                f'{k}: checkpoint {tuple(state_dict[prefix + k].shape)} vs '
-                f'model {tuple(v.shape)}' for k, v in own.items()
-                if prefix + k in state_dict
-                and state_dict[prefix + k].shape != v.shape
-            ]
-            if missing or shape:
+            state = {
+                k[len(prefix):]: v
+                for k, v in state_dict.items() if k.startswith(prefix)
+            }
+            mismatch = find_mismatch(own, state)
+            mismatch['unexpected'] = []  # other heads: dropped above
+            if mismatch['missing'] or mismatch['mismatched']:
                 raise CheckpointMismatchError(
-                    'The checkpoint does not hold this config\'s network: '
-                    f'{len(missing)} of its {len(own)} backbone/decode-head '
-                    f'tensors are missing (e.g. {missing[:3]}) and '
-                    f'{len(shape)} have another shape (e.g. {shape[:2]}). Is '
-                    'it a checkpoint of another model size (SCTNet-S vs '
-                    'SCTNet-B, base_channels 32 vs 64) or a teacher/backbone '
-                    'file? Use the config the checkpoint was trained with.')
+                    explain_mismatch(
+                        'The checkpoint does not hold this config\'s '
+                        'network (backbone and decode head)',
+                        mismatch,
+                        len(own),
+                        state.keys(),
+                        fix='Is it a checkpoint of another model size '
+                        '(SCTNet-S vs SCTNet-B, base_channels 32 vs 64) or '
+                        'a teacher/backbone file? Use the config the '
+                        'checkpoint was trained with.'))
 
     # ------------------------------------------------------------------
     def loss(self, inputs: Tensor, data_samples) -> dict:
