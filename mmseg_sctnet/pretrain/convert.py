@@ -1,0 +1,264 @@
+"""Export the backbone of an ImageNet pretraining checkpoint.
+
+A pretraining run (``configs/pretrain/``, MMPretrain's ``ImageClassifier``
+around the SCTNet backbone) saves MMEngine checkpoints whose
+``state_dict`` holds ``backbone.*``, ``neck.*`` and ``head.*``. The
+segmentation configs load ImageNet weights with
+``model.backbone.init_cfg=dict(type='Pretrained', checkpoint=FILE)``.
+:func:`export_backbone` writes ``FILE``: ``{'state_dict': {<backbone key>:
+tensor}, 'meta': {...}}`` with the backbone's own (bare) key names, the
+layout MMEngine's ``Pretrained`` init, ``SCTNet.init_weights`` and the
+official release's mmcv loader all read.
+
+EMA: with MMEngine's/MMPretrain's ``EMAHook`` the checkpoint's
+``state_dict`` holds the *averaged* weights (the hook swaps them in before
+saving) and ``ema_state_dict`` the raw ones under ``module.``. The EMA
+weights are exported when present (``weights='auto'`` or ``'ema'``); the
+raw weights with ``weights='raw'``.
+
+Nothing partial is written: the file must provide every tensor (parameters
+and BN buffers) of the SCTNet backbone it describes, with the right
+shapes, or the export is refused naming the missing/extra/mismatched
+tensors. The backbone is built from ``config`` (a pretraining or a
+segmentation config: its ``model.backbone``) or, without one, from the
+widths read off the tensors (``conv1`` -> ``base_channels``, ``spp`` ->
+``spp_channels``, block counts of ``layer1..3``).
+"""
+import os
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from ..compat.errors import (CheckpointMismatchError, CheckpointNotFoundError,
+                             UserError)
+
+__all__ = [
+    'ExportRefusedError', 'select_backbone_state', 'infer_backbone_cfg',
+    'build_reference_backbone', 'check_backbone_state', 'export_backbone'
+]
+
+WEIGHTS = ('auto', 'ema', 'raw')
+_MAX_NAMED = 8
+
+
+class ExportRefusedError(UserError, ValueError):
+    """The output path is not acceptable (the input itself, or an existing
+    file without ``force``)."""
+
+
+def _named(keys, what: str) -> str:
+    keys = list(keys)
+    more = f' (+{len(keys) - _MAX_NAMED} more)' if len(
+        keys) > _MAX_NAMED else ''
+    return f'{len(keys)} {what}: {", ".join(keys[:_MAX_NAMED])}{more}'
+
+
+def select_backbone_state(
+        ckpt: dict,
+        weights: str = 'auto',
+        source: str = 'checkpoint') -> Tuple[Dict[str, torch.Tensor], str]:
+    """The backbone tensors of a loaded pretraining checkpoint.
+
+    Args:
+        ckpt: the loaded checkpoint (MMEngine layout, ``state_dict`` with
+            ``backbone.*``; ``ema_state_dict`` when trained with EMA).
+        weights: ``'auto'`` (EMA when present), ``'ema'`` (refuse a file
+            without EMA) or ``'raw'``.
+        source: the file name, for messages.
+
+    Returns:
+        ``(state, which)``: bare backbone keys -> tensors, and ``'ema'`` or
+        ``'raw'``.
+    """
+    if weights not in WEIGHTS:
+        raise ValueError(f'weights must be one of {WEIGHTS}, got {weights!r}')
+    if not isinstance(ckpt, dict) or not isinstance(
+            ckpt.get('state_dict'), dict):
+        raise CheckpointMismatchError(
+            f'{source} is not an MMEngine training checkpoint (no '
+            "'state_dict' dict); export the checkpoint that tools/train.py "
+            'wrote for a configs/pretrain/ config.')
+    has_ema = isinstance(ckpt.get('ema_state_dict'), dict)
+    if weights == 'ema' and not has_ema:
+        raise CheckpointMismatchError(
+            f'{source} has no EMA weights (no ema_state_dict; was EMAHook '
+            'in custom_hooks?). Export the raw weights with --weights raw.')
+    if has_ema and weights == 'raw':
+        # EMAHook stores the raw weights under ema_state_dict['module.*']
+        full = OrderedDict((k[len('module.'):], v)
+                           for k, v in ckpt['ema_state_dict'].items()
+                           if k.startswith('module.'))
+        which = 'raw'
+    else:
+        full = ckpt['state_dict']
+        which = 'ema' if has_ema else 'raw'
+    state = OrderedDict(
+        (k[len('backbone.'):], v) for k, v in full.items()
+        if k.startswith('backbone.') and isinstance(v, torch.Tensor))
+    if not state:
+        sample = ', '.join(list(full)[:3])
+        raise CheckpointMismatchError(
+            f'{source} has no backbone.* tensors (keys look like: {sample}); '
+            'export a checkpoint of an ImageClassifier trained with a '
+            'configs/pretrain/ config.')
+    return state, which
+
+
+def _first_dim(state, keys, dim=0) -> Optional[int]:
+    for k in keys:
+        if k in state and state[k].dim() > dim:
+            return int(state[k].shape[dim])
+    return None
+
+
+def infer_backbone_cfg(state: Dict[str, torch.Tensor]) -> dict:
+    """``SCTNet`` arguments that fit the tensor shapes of ``state``."""
+    c = _first_dim(state,
+                   ('conv1.0.weight', 'conv1.1.weight', 'conv1.3.weight',
+                    'conv1.4.weight', 'layer1.0.conv1.weight'))
+    spp = _first_dim(state, ('spp.scale0.2.weight', 'spp.scale1.3.weight',
+                             'spp.process1.2.weight', 'spp.scale4.3.weight'))
+    if c is None or spp is None:
+        raise CheckpointMismatchError(
+            'cannot tell the SCTNet widths from the backbone tensors '
+            f'(conv1.* {"found" if c else "missing"}, spp.* '
+            f'{"found" if spp else "missing"}); pass the config the '
+            'weights belong to (--config).')
+    in_ch = _first_dim(state, ('conv1.0.weight', ), dim=1) or 3
+    layer_nums = []
+    for i in (1, 2, 3):
+        idx = [
+            int(m.group(1))
+            for m in (re.match(rf'layer{i}\.(\d+)\.', k) for k in state) if m
+        ]
+        layer_nums.append(max(idx) + 1 if idx else 2)
+    return dict(
+        type='SCTNet',
+        base_channels=c,
+        spp_channels=spp,
+        in_channels=in_ch,
+        layer_nums=layer_nums + [2])
+
+
+def build_reference_backbone(backbone_cfg: dict) -> torch.nn.Module:
+    """Build ``backbone_cfg`` (``SCTNet`` or ``mmseg.SCTNet``) without
+    loading any weights."""
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+    cfg = dict(backbone_cfg)
+    cfg['init_cfg'] = None
+    cfg.pop('pretrained', None)
+    if isinstance(cfg.get('type'), str) and cfg['type'].startswith('mmseg.'):
+        cfg['type'] = cfg['type'][len('mmseg.'):]
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return MODELS.build(cfg)
+
+
+def check_backbone_state(state: Dict[str, torch.Tensor],
+                         reference: torch.nn.Module,
+                         source: str = 'checkpoint') -> None:
+    """Refuse ``state`` unless it has exactly the tensors of ``reference``
+    (names and shapes), i.e. a strict ``load_state_dict`` would succeed and
+    no tensor would keep its random initialisation."""
+    own = reference.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [
+        f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
+        for k, v in own.items() if k in state and state[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(_named(missing, 'backbone tensor(s) missing'))
+    if mismatched:
+        problems.append(
+            _named(mismatched, 'tensor(s) of the wrong shape (file vs '
+                   'model)'))
+    if unexpected:
+        problems.append(
+            _named(unexpected, 'tensor(s) the backbone does not have'))
+    if problems:
+        raise CheckpointMismatchError(
+            f'{source} does not cover the SCTNet backbone exactly: ' +
+            '; '.join(problems) + '. A backbone loaded from it would keep '
+            'random weights; export a complete checkpoint of a '
+            'configs/pretrain/ run (or pass --config with the backbone the '
+            'weights belong to).')
+
+
+def export_backbone(src: str,
+                    dst: str,
+                    config: Optional[str] = None,
+                    weights: str = 'auto',
+                    force: bool = False) -> dict:
+    """Write the backbone of pretraining checkpoint ``src`` to ``dst``.
+
+    Args:
+        src: checkpoint written by ``tools/train.py`` for a
+            ``configs/pretrain/`` config (read with ``weights_only=True``).
+        dst: output file; never ``src`` itself; an existing file only with
+            ``force``.
+        config: optional config whose ``model.backbone`` the weights must
+            fit exactly (pretraining or segmentation config).
+        weights: ``'auto'``, ``'ema'`` or ``'raw'`` (see module doc).
+        force: overwrite an existing ``dst`` (never ``src``).
+
+    Returns:
+        dict with ``dst``, ``weights`` (``'ema'``/``'raw'``),
+        ``num_tensors`` and ``backbone`` (the checked backbone config).
+    """
+    from mmengine.config import Config
+
+    from ..compat import file_sha256, safe_torch_load
+    from ..compat.atomic_io import atomic_write
+    if not osp.isfile(src):
+        raise CheckpointNotFoundError(
+            f'pretraining checkpoint not found: {src} (resolved to '
+            f'{osp.abspath(src)})')
+    if osp.realpath(src) == osp.realpath(dst) or (osp.exists(dst)
+                                                  and osp.samefile(src, dst)):
+        raise ExportRefusedError(
+            f'output {dst} is the input checkpoint; choose another output '
+            'file (the input is never overwritten).')
+    if osp.exists(dst) and not force:
+        raise ExportRefusedError(
+            f'output {dst} exists; pass --force to overwrite it.')
+    if config is not None and not osp.isfile(config):
+        raise CheckpointNotFoundError(f'config file not found: {config}')
+    ckpt = safe_torch_load(src, map_location='cpu')
+    state, which = select_backbone_state(ckpt, weights, source=src)
+    if config is not None:
+        backbone_cfg = dict(Config.fromfile(config).model.backbone)
+    else:
+        backbone_cfg = infer_backbone_cfg(state)
+    reference = build_reference_backbone(backbone_cfg)
+    check_backbone_state(state, reference, source=src)
+    src_meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+    meta = dict(
+        source=osp.basename(src),
+        source_sha256=file_sha256(src),
+        weights=which,
+        epoch=src_meta.get('epoch'),
+        iter=src_meta.get('iter'),
+        backbone={
+            k: v
+            for k, v in backbone_cfg.items()
+            if isinstance(v, (int, float, str, list, tuple))
+        })
+    out = dict(
+        state_dict=OrderedDict(
+            (k, v.detach().clone().contiguous()) for k, v in state.items()),
+        meta=meta)
+    import io
+    buf = io.BytesIO()
+    torch.save(out, buf)
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    atomic_write(dst, buf.getvalue())
+    return dict(
+        dst=dst,
+        weights=which,
+        num_tensors=len(state),
+        backbone=meta['backbone'])

@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""Export the SCTNet backbone of an ImageNet pretraining checkpoint.
+
+    python tools/export_backbone.py CKPT OUT [--config CONFIG]
+                                    [--weights {auto,ema,raw}] [--force]
+
+CKPT: a checkpoint tools/train.py wrote for a configs/pretrain/ config.
+OUT: ``{'state_dict': <backbone tensors, bare names>, 'meta': ...}``, the
+file a segmentation config loads with ``model.backbone.init_cfg=dict(
+type='Pretrained', checkpoint=OUT)`` (e.g. pretrained/SCT-S_Pretrain.pth).
+The EMA weights are exported when the run kept them (EMAHook), unless
+``--weights raw``. Every backbone tensor must be in CKPT with the right
+shape (of the backbone in --config, or of the SCTNet whose widths the
+tensors show); otherwise nothing is written and the missing ones are named.
+CKPT is read with ``weights_only=True`` and never modified; OUT is never
+CKPT and is overwritten only with ``--force``.
+"""
+import argparse
+
+import _bootstrap  # noqa: F401
+
+from mmseg_sctnet.compat import exit_on_user_error
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('checkpoint', help='pretraining checkpoint (epoch_N.pth)')
+    p.add_argument('output', help='backbone file to write')
+    p.add_argument(
+        '--config',
+        help='pretraining or segmentation config whose model.backbone the '
+        'weights must fit exactly (default: inferred from the tensors)')
+    p.add_argument(
+        '--weights',
+        choices=['auto', 'ema', 'raw'],
+        default='auto',
+        help='EMA or raw weights (auto: EMA when present)')
+    p.add_argument('--force', action='store_true', help='overwrite OUTPUT')
+    return p.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv=None):
+    args = parse_args(argv)
+    import mmseg_sctnet  # noqa: F401  (registers SCTNet)
+    from mmseg_sctnet.pretrain import export_backbone
+    res = export_backbone(
+        args.checkpoint,
+        args.output,
+        config=args.config,
+        weights=args.weights,
+        force=args.force)
+    which = ('EMA weights' if res['weights'] == 'ema' else
+             'raw weights (no EMA in the checkpoint)'
+             if args.weights == 'auto' else 'raw weights')
+    arch = ', '.join(f'{k}={v}' for k, v in res['backbone'].items()
+                     if k != 'type')
+    print(f'exported {res["num_tensors"]} backbone tensors ({which}; '
+          f'every tensor of SCTNet({arch}) present) to {res["dst"]}')
+    return res
+
+
+if __name__ == '__main__':
+    main()
