@@ -180,7 +180,8 @@ def test_segmentation_config_loads_the_export(pretrained, tmp_path):
     assert not torch.equal(moved['conv1.0.weight'], exported['conv1.0.weight'])
 
 
-def test_every_backbone_parameter_is_trained(mmseg_scope_kept):
+@pytest.mark.parametrize('size', ['S', 'B'])
+def test_every_backbone_parameter_is_trained(size, mmseg_scope_kept):
     """The neck pools x_out (stage 2 + DAPPM) and x4: the classification
     loss reaches every backbone parameter, DAPPM's included. (64x64: stage
     4 must be larger than 1x1, or its attention softmax is constant.)"""
@@ -190,7 +191,7 @@ def test_every_backbone_parameter_is_trained(mmseg_scope_kept):
     from mmpretrain.structures import DataSample
 
     import mmseg_sctnet.pretrain.cls_neck  # noqa: F401
-    cfg = Config.fromfile(PRETRAIN['S'])
+    cfg = Config.fromfile(PRETRAIN[size])
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
     model.init_weights()

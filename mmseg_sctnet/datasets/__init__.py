@@ -3,9 +3,10 @@ checker for the data mistakes that make training fail silently."""
 from .checker import DatasetReport, check_config, check_dataset
 from .synthetic import (CLASSES_STREET, make_ade20k, make_cityscapes,
                         make_coco_stuff10k, make_custom, render_scene)
+from .synthetic_cls import make_imagenet_layout
 
 __all__ = [
     'CLASSES_STREET', 'make_ade20k', 'make_cityscapes', 'make_coco_stuff10k',
-    'make_custom', 'render_scene', 'DatasetReport', 'check_config',
-    'check_dataset'
+    'make_custom', 'make_imagenet_layout', 'render_scene', 'DatasetReport',
+    'check_config', 'check_dataset'
 ]
