@@ -18,12 +18,14 @@ from mmseg_sctnet.compat import safe_torch_load
 from mmseg_sctnet.compat.errors import CheckpointMismatchError
 from mmseg_sctnet.datasets.synthetic_cls import (class_names,
                                                  make_imagenet_layout)
-from mmseg_sctnet.pretrain import ExportRefusedError, export_backbone
+from mmseg_sctnet.apis.files import PathError
+from mmseg_sctnet.pretrain import export_backbone
 
 PRETRAIN = {
     'S': 'configs/pretrain/sctnet-s_8xb128_in1k.py',
     'B': 'configs/pretrain/sctnet-b_8xb128_in1k.py',
 }
+GENERATED = 'configs/pretrain/sctnet-s_generated-8cls.py'
 SEG_S = 'configs/sctnet/cityscapes/sctnet-s_seg50_8x2_160k_cityscapes.py'
 SEG_B = 'configs/sctnet/cityscapes/sctnet-b_seg50_8x2_160k_cityscapes.py'
 N_CLS = 4
@@ -99,7 +101,8 @@ def test_pretraining_runs_with_the_recipe(pretrained):
     assert [type(a).__name__ for a in augments] == ['Mixup', 'CutMix']
     assert type(model.head.loss_module).__name__ == 'LabelSmoothLoss'
     hooks = [type(h).__name__ for h in runner.hooks]
-    assert 'EMAHook' in hooks and 'NonFiniteLossHook' in hooks
+    assert {'EMAHook', 'NonFiniteLossHook',
+            'AtomicCheckpointHook'} <= set(hooks)
     # lr scaled linearly to the real batch (8 of the recipe's 1024)
     assert runner.optim_wrapper.param_groups[0]['initial_lr'] == \
         pytest.approx(1e-3 * 8 / 1024)
@@ -209,6 +212,32 @@ def test_every_backbone_parameter_is_trained(size, mmseg_scope_kept):
         n.startswith('spp.') for n, _ in model.backbone.named_parameters())
 
 
+def test_generated_leaf_reads_generated_data(tmp_path, mmseg_scope_kept):
+    """configs/pretrain/sctnet-s_generated-8cls.py: its classes are the
+    generator's, its pipeline gives 64x64 inputs, its head has 8 classes."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS
+    cfg = Config.fromfile(GENERATED)
+    assert cfg.model.head.num_classes == cfg.data_preprocessor.num_classes \
+        == len(cfg.classes) == 8
+    assert cfg.classes == class_names(8)
+    data = make_imagenet_layout(
+        str(tmp_path / 'gen'),
+        n_classes=8,
+        n_per_class=1,
+        size=48,
+        n_val_per_class=1)
+    init_default_scope('mmpretrain')
+    for split in ('train', 'val'):
+        ds_cfg = cfg[f'{split}_dataloader'].dataset
+        ds_cfg.data_root = data
+        ds = DATASETS.build(ds_cfg)
+        assert sorted(ds.get_gt_labels().tolist()) == list(range(8))
+        sample = ds[0]
+        assert tuple(sample['inputs'].shape) == (3, 64, 64)
+
+
 def _fake_classifier_checkpoint(path, drop=()):
     """An ImageClassifier-like checkpoint of a random SCTNet-S backbone."""
     from mmseg_sctnet.pretrain.convert import build_reference_backbone
@@ -247,11 +276,11 @@ def _full(tmp_path):
 def test_export_never_overwrites_its_input(tmp_path):
     src = _full(tmp_path)
     before = open(src, 'rb').read()
-    with pytest.raises(ExportRefusedError, match='is the input'):
+    with pytest.raises(PathError, match='never writes over its input'):
         export_backbone(src, src, force=True)
     out = str(tmp_path / 'out.pth')
     open(out, 'wb').write(b'keep')
-    with pytest.raises(ExportRefusedError, match='--force'):
+    with pytest.raises(PathError, match='--force'):
         export_backbone(src, out)
     assert open(out, 'rb').read() == b'keep'
     assert export_backbone(src, out, force=True)['weights'] == 'raw'

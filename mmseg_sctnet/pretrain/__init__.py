@@ -9,11 +9,11 @@
 
 Recipe, cost and usage: ``docs/pretrain.md``.
 """
-from .convert import (ExportRefusedError, build_reference_backbone,
-                      check_backbone_state, export_backbone,
-                      infer_backbone_cfg, select_backbone_state)
+from .convert import (build_reference_backbone, check_backbone_state,
+                      export_backbone, infer_backbone_cfg,
+                      select_backbone_state)
 
 __all__ = [
-    'ExportRefusedError', 'build_reference_backbone', 'check_backbone_state',
-    'export_backbone', 'infer_backbone_cfg', 'select_backbone_state'
+    'build_reference_backbone', 'check_backbone_state', 'export_backbone',
+    'infer_backbone_cfg', 'select_backbone_state'
 ]

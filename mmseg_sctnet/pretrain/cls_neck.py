@@ -25,8 +25,7 @@ class SCTNetClsNeck(BaseModule):
       reads, and the only output through which DAPPM (``spp``) receives a
       gradient;
     * ``x4`` (index 3, ``8c`` channels at 1/32): stage 4 after its last
-      CFBlock, where classifiers of comparable backbones (DDRNet, PIDNet)
-      put their head.
+      CFBlock, the deepest features (the usual input of an ImageNet head).
 
     Pooling both lets every backbone tensor, DAPPM included, be trained by
     the classification loss, so the exported backbone has no tensor left at

@@ -24,7 +24,6 @@ segmentation config: its ``model.backbone``) or, without one, from the
 widths read off the tensors (``conv1`` -> ``base_channels``, ``spp`` ->
 ``spp_channels``, block counts of ``layer1..3``).
 """
-import os
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -32,21 +31,18 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from ..compat.errors import (CheckpointMismatchError, CheckpointNotFoundError,
-                             UserError)
+from ..apis.files import (check_input_file, check_output_file,
+                          load_checkpoint_file, load_config_file, torch_bytes,
+                          write_file)
+from ..compat.errors import CheckpointMismatchError
 
 __all__ = [
-    'ExportRefusedError', 'select_backbone_state', 'infer_backbone_cfg',
-    'build_reference_backbone', 'check_backbone_state', 'export_backbone'
+    'select_backbone_state', 'infer_backbone_cfg', 'build_reference_backbone',
+    'check_backbone_state', 'export_backbone'
 ]
 
 WEIGHTS = ('auto', 'ema', 'raw')
 _MAX_NAMED = 8
-
-
-class ExportRefusedError(UserError, ValueError):
-    """The output path is not acceptable (the input itself, or an existing
-    file without ``force``)."""
 
 
 def _named(keys, what: str) -> str:
@@ -199,39 +195,31 @@ def export_backbone(src: str,
     Args:
         src: checkpoint written by ``tools/train.py`` for a
             ``configs/pretrain/`` config (read with ``weights_only=True``).
-        dst: output file; never ``src`` itself; an existing file only with
-            ``force``.
+        dst: output file; never ``src`` (nor a link to it); an existing
+            file is replaced only with ``force``; it appears complete or
+            not at all.
         config: optional config whose ``model.backbone`` the weights must
             fit exactly (pretraining or segmentation config).
         weights: ``'auto'``, ``'ema'`` or ``'raw'`` (see module doc).
-        force: overwrite an existing ``dst`` (never ``src``).
+        force: replace an existing ``dst`` (never ``src``).
 
     Returns:
         dict with ``dst``, ``weights`` (``'ema'``/``'raw'``),
         ``num_tensors`` and ``backbone`` (the checked backbone config).
-    """
-    from mmengine.config import Config
 
-    from ..compat import file_sha256, safe_torch_load
-    from ..compat.atomic_io import atomic_write
-    if not osp.isfile(src):
-        raise CheckpointNotFoundError(
-            f'pretraining checkpoint not found: {src} (resolved to '
-            f'{osp.abspath(src)})')
-    if osp.realpath(src) == osp.realpath(dst) or (osp.exists(dst)
-                                                  and osp.samefile(src, dst)):
-        raise ExportRefusedError(
-            f'output {dst} is the input checkpoint; choose another output '
-            'file (the input is never overwritten).')
-    if osp.exists(dst) and not force:
-        raise ExportRefusedError(
-            f'output {dst} exists; pass --force to overwrite it.')
-    if config is not None and not osp.isfile(config):
-        raise CheckpointNotFoundError(f'config file not found: {config}')
-    ckpt = safe_torch_load(src, map_location='cpu')
+    Raises:
+        UserError: a missing/damaged input or config, an output that must
+            not or cannot be written, or a checkpoint that does not cover
+            the backbone exactly (the tensors are named).
+    """
+    from ..compat import file_sha256
+    check_input_file(src, 'checkpoint')
+    check_output_file(dst, inputs=[src], overwrite=force)
+    cfg = load_config_file(config) if config is not None else None
+    ckpt = load_checkpoint_file(src)
     state, which = select_backbone_state(ckpt, weights, source=src)
-    if config is not None:
-        backbone_cfg = dict(Config.fromfile(config).model.backbone)
+    if cfg is not None:
+        backbone_cfg = dict(cfg.model.backbone)
     else:
         backbone_cfg = infer_backbone_cfg(state)
     reference = build_reference_backbone(backbone_cfg)
@@ -252,11 +240,7 @@ def export_backbone(src: str,
         state_dict=OrderedDict(
             (k, v.detach().clone().contiguous()) for k, v in state.items()),
         meta=meta)
-    import io
-    buf = io.BytesIO()
-    torch.save(out, buf)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    atomic_write(dst, buf.getvalue())
+    write_file(dst, torch_bytes(out), overwrite=force, inputs=[src])
     return dict(
         dst=dst,
         weights=which,

@@ -32,10 +32,18 @@ import numpy as np
 import torch
 
 __all__ = [
-    'RESNET50_GPU_IMG_S', 'IMAGENET_TRAIN', 'IMAGENET_VAL', 'build_classifier',
-    'train_step_throughput', 'pipeline_throughput', 'estimate_gpu_hours',
-    'measure'
+    'RESNET50_GPU_IMG_S', 'IMAGENET_TRAIN', 'IMAGENET_VAL', 'CONFIGS',
+    'build_classifier', 'train_step_throughput', 'pipeline_throughput',
+    'estimate_gpu_hours', 'measure', 'format_report',
+    'estimate_pretraining_cost'
 ]
+
+_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: the pretraining configs measured by default (in this checkout)
+CONFIGS = {
+    'sctnet-s': osp.join(_ROOT, 'configs/pretrain/sctnet-s_8xb128_in1k.py'),
+    'sctnet-b': osp.join(_ROOT, 'configs/pretrain/sctnet-b_8xb128_in1k.py'),
+}
 
 #: ResNet-50 v1.5 training throughput, one A100 80GB, mixed precision,
 #: batch 256 (NVIDIA DeepLearningExamples, PyTorch ConvNets README, 21.03
@@ -211,14 +219,18 @@ def estimate_gpu_hours(rel_cost: float,
                                                  min(rel_cost, 1.0))):
         compute = ref_gpu_img_s * rel
         img_s = min(compute, data)
-        seconds = epochs * (
-            IMAGENET_TRAIN / img_s + IMAGENET_VAL / (3 * compute))
+
+        def hours(train_img_s, compute=compute):
+            return epochs * (IMAGENET_TRAIN / train_img_s + IMAGENET_VAL /
+                             (3 * compute)) / 3600
+
         out[name] = dict(
             compute_img_s_per_gpu=compute,
             img_s_per_gpu=img_s,
             bound='data' if data < compute else 'compute',
             cores_per_gpu_to_keep_up=compute / data_img_s_per_core,
-            gpu_hours=seconds / 3600)
+            gpu_hours=hours(img_s),
+            gpu_hours_enough_cores=hours(compute))
     out.update(
         data_img_s_per_gpu=data,
         cores_per_gpu=cores_per_gpu,
@@ -298,3 +310,58 @@ class _TensorForward(torch.nn.Module):
 
     def forward(self, x):
         return self.model(x, mode='tensor')
+
+
+def format_report(res: dict) -> str:
+    """The figures of :func:`measure` as text."""
+    m, thr, est = res['machine'], res['cpu_train_img_s'], res['estimates']
+    lines = [
+        m['cpu'], f'CPU training step, fp32, batch {m["batch"]}, 224x224, '
+        f'{m["threads"]} thread(s), images per second of CPU time (median '
+        f'of {m["rounds"]} interleaved rounds):'
+    ]
+    for n, t in thr.items():
+        lines.append(f'  {n:9s} {t["img_s"]:7.2f} img/s (range '
+                     f'{t["min"]:.2f}-{t["max"]:.2f}; elapsed '
+                     f'{t["wall_img_s"]:.2f})  {res["gflops"][n]:.2f} '
+                     'GFLOPs/img forward')
+    pipe = res['pipeline']
+    lines.append(f'training pipeline, one core: {pipe["img_s"]:.1f} img/s '
+                 f'of CPU time (elapsed {pipe["wall_img_s"]:.1f}; '
+                 f'{pipe["image_hw"][0]}x{pipe["image_hw"][1]} JPEG, '
+                 f'{pipe["jpeg_kb"]:.0f} KB)')
+    for n, e in est.items():
+        lines.append(f'{n}: {e["rel_cost_vs_resnet50"]:.2f} x ResNet-50 '
+                     'throughput on this CPU; data loaders '
+                     f'{e["data_img_s_per_gpu"]:.0f} img/s per GPU '
+                     f'({e["cores_per_gpu"]} cores)')
+        for k in ('optimistic', 'pessimistic'):
+            b = e[k]
+            lines.append(
+                f'  {k:11s}: compute {b["compute_img_s_per_gpu"]:.0f} img/s '
+                f'per GPU (needs {b["cores_per_gpu_to_keep_up"]:.0f} loader '
+                f'cores) -> {b["img_s_per_gpu"]:.0f} img/s ({b["bound"]}-'
+                f'bound) -> {b["gpu_hours"]:.0f} GPU-hours for '
+                f'{e["epochs"]} epochs ({b["gpu_hours_enough_cores"]:.0f} '
+                'with enough loader cores)')
+        lines.append(f'  reference: {e["reference"]}')
+    return '\n'.join(lines)
+
+
+def estimate_pretraining_cost(configs: Optional[Dict[str, str]] = None,
+                              json: Optional[str] = None,
+                              overwrite: bool = False,
+                              **kwargs) -> dict:
+    """:func:`measure` (``kwargs``), print :func:`format_report`, and write
+    the figures to ``json`` (an existing file only with ``overwrite``)."""
+    import json as _json
+
+    from ..apis.files import check_output_file, write_file
+    if json:
+        check_output_file(json, overwrite=overwrite)
+    res = measure(configs or CONFIGS, **kwargs)
+    print(format_report(res))
+    if json:
+        write_file(
+            json, _json.dumps(res, indent=2).encode(), overwrite=overwrite)
+    return res

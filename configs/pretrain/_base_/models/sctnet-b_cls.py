@@ -15,8 +15,8 @@ model = dict(
     # x4 (stage 4, 8c), concatenated: every backbone tensor, DAPPM included,
     # is trained by the classification loss (docs/pretrain.md)
     neck=dict(type='SCTNetClsNeck', in_indices=(0, 3)),
-    # 12c -> 1024 (BN, ReLU) -> classes; the 1024-d expansion follows the
-    # classifiers of DDRNet/PIDNet/MobileNetV3; discarded after pretraining
+    # 12c -> 1024 (BN, ReLU) -> classes: room for the thin pooled features
+    # before the 1000-way classifier; discarded after pretraining
     head=dict(
         type='StackedLinearClsHead',
         num_classes=1000,
