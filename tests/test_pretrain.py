@@ -149,8 +149,8 @@ def test_export_is_the_ema_backbone(pretrained, tmp_path):
 
 
 def test_segmentation_config_loads_the_export(pretrained, tmp_path):
-    """SCTNet-S Cityscapes config: every backbone tensor from the export,
-    then one training iteration."""
+    """SCTNet-S Cityscapes config with strict pretrained loading: every
+    backbone tensor from the export, then one training iteration."""
     from mmseg_sctnet.datasets import make_cityscapes
     out = str(tmp_path / 'SCT-S_Pretrain.pth')
     export_backbone(pretrained['ckpt'], out)
@@ -165,7 +165,9 @@ def test_segmentation_config_loads_the_export(pretrained, tmp_path):
         o for o in small_run_options(data, crop=(64, 64), iters=1)
         if not o.startswith('model.backbone.init_cfg')
     ] + [
-        f'model.backbone.init_cfg.checkpoint={out}', 'model.use_siam=False',
+        f'model.backbone.init_cfg.checkpoint={out}',
+        'model.backbone.init_cfg.strict=True',
+        'model.use_siam=False',
         'train_cfg.val_interval=100'
     ]
     train = load_tool('train.py')
@@ -210,6 +212,7 @@ def test_every_backbone_parameter_is_trained(size, mmseg_scope_kept):
     assert not untouched, untouched
     assert any(
         n.startswith('spp.') for n, _ in model.backbone.named_parameters())
+    assert model.backbone.base_channels == {'S': 32, 'B': 64}[size]
 
 
 def test_generated_leaf_reads_generated_data(tmp_path, mmseg_scope_kept):
@@ -258,11 +261,11 @@ def test_export_refuses_a_missing_tensor(tmp_path):
     out = str(tmp_path / 'out.pth')
     with pytest.raises(
             CheckpointMismatchError,
-            match=r'missing: spp\.compression\.2\.weight'):
+            match=r"missing tensors: 1 of .*'spp\.compression\.2\.weight'"):
         export_backbone(src, out)
     assert not osp.exists(out)
     # the SCTNet-B backbone of a segmentation config: every shape differs
-    with pytest.raises(CheckpointMismatchError, match='wrong shape'):
+    with pytest.raises(CheckpointMismatchError, match='differ in shape'):
         export_backbone(_full(tmp_path), out, config=SEG_B)
     assert not osp.exists(out)
 

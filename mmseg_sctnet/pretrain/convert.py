@@ -42,14 +42,6 @@ __all__ = [
 ]
 
 WEIGHTS = ('auto', 'ema', 'raw')
-_MAX_NAMED = 8
-
-
-def _named(keys, what: str) -> str:
-    keys = list(keys)
-    more = f' (+{len(keys) - _MAX_NAMED} more)' if len(
-        keys) > _MAX_NAMED else ''
-    return f'{len(keys)} {what}: {", ".join(keys[:_MAX_NAMED])}{more}'
 
 
 def select_backbone_state(
@@ -157,32 +149,25 @@ def check_backbone_state(state: Dict[str, torch.Tensor],
                          reference: torch.nn.Module,
                          source: str = 'checkpoint') -> None:
     """Refuse ``state`` unless it has exactly the tensors of ``reference``
-    (names and shapes), i.e. a strict ``load_state_dict`` would succeed and
-    no tensor would keep its random initialisation."""
+    (names and shapes; BN ``num_batches_tracked`` counters excepted, as in
+    strict pretrained loading), i.e. ``SCTNet``'s ``init_cfg.strict=True``
+    loading would accept it and no tensor would keep its random
+    initialisation. The message names the tensors
+    (:func:`~mmseg_sctnet.models.utils.explain_mismatch`)."""
+    from ..models.utils import explain_mismatch, find_mismatch
     own = reference.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
-        for k, v in own.items() if k in state and state[k].shape != v.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(_named(missing, 'backbone tensor(s) missing'))
-    if mismatched:
-        problems.append(
-            _named(mismatched, 'tensor(s) of the wrong shape (file vs '
-                   'model)'))
-    if unexpected:
-        problems.append(
-            _named(unexpected, 'tensor(s) the backbone does not have'))
-    if problems:
+    mismatch = find_mismatch(own, state)
+    if any(mismatch.values()):
         raise CheckpointMismatchError(
-            f'{source} does not cover the SCTNet backbone exactly: ' +
-            '; '.join(problems) + '. A backbone loaded from it would keep '
-            'random weights; export a complete checkpoint of a '
-            'configs/pretrain/ run (or pass --config with the backbone the '
-            'weights belong to).')
+            explain_mismatch(
+                f'{source} does not cover the SCTNet backbone exactly (a '
+                'backbone loaded from it would keep random weights)',
+                mismatch,
+                len(own),
+                state.keys(),
+                fix='Export a complete checkpoint of a configs/pretrain/ '
+                'run, or pass --config with the backbone the weights '
+                'belong to.'))
 
 
 def export_backbone(src: str,

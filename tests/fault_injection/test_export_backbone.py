@@ -49,7 +49,7 @@ INPUTS = [
     ('text', [], 'not a PyTorch checkpoint'),
     ('truncated', [], 'cut short'),
     ('complete', ['--weights', 'ema'], 'no EMA weights'),
-    ('complete', ['--config', SEG_B], 'wrong shape'),
+    ('complete', ['--config', SEG_B], 'differ in shape'),
 ]
 
 
