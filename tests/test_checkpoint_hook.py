@@ -154,3 +154,32 @@ def test_backend_choice():
     assert choose('s3://bucket/ckpt', None) is None
     petrel = dict(backend='petrel', path_mapping=None)
     assert choose('/w', petrel) is petrel
+
+
+def test_resume_with_another_world_size_is_seeded_repeatably():
+    """RNG states of 2 processes cannot continue in 1 (or the reverse):
+    each rank is seeded with seed + 1009 * iteration + rank, with a
+    warning; a checkpoint of the previous format (one state) still
+    resumes exactly in one process."""
+    import random
+
+    import numpy as np
+    from mmseg_sctnet.engine import ExactResumeHook
+
+    class Runner:
+        world_size, rank, seed, iter = 1, 0, 3, 4
+
+    hook = ExactResumeHook()
+    state = hook.capture()
+    hook._loaded = dict(world_size=2, ranks=[state, state])
+    assert hook._state_to_resume(Runner) == dict(reseed=3 + 1009 * 4)
+    draws = []
+    for _ in range(2):
+        hook.restore(hook._state_to_resume(Runner))
+        draws.append((random.random(), np.random.rand(), torch.rand(1)))
+    assert draws[0] == draws[1]  # repeatable
+    hook._loaded = state  # previous format: the state itself
+    assert hook._state_to_resume(Runner) is state
+    Runner.world_size, Runner.rank = 2, 1
+    hook._loaded = dict(world_size=2, ranks=[state])  # rank 0's only
+    assert hook._state_to_resume(Runner) == dict(reseed=3 + 1009 * 4 + 1)

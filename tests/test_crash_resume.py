@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,3 +150,41 @@ def test_kill9_during_save_and_iterations_then_resume_matches(setup):
     for k, v in a['state_dict'].items():
         torch.testing.assert_close(
             b['state_dict'][k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU (gloo) path')
+def test_two_process_resume_matches_uninterrupted(setup):
+    """2 processes (torchrun, gloo): a run resumed from iter_2.pth has the
+    uninterrupted run's losses and final weights. Rank 1's random
+    augmentations reach rank 0's loss and the weights through the averaged
+    gradients, so every rank's RNG state must be saved and restored."""
+    from _helpers_train import free_port, run
+    tmp, _ = setup
+    cfg = tiny_train_config(
+        str(tmp / 'tiny4.py'), str(tmp / 'data'), max_iters=4, ckpt_interval=2)
+
+    def train(work, *extra):
+        # diff_rank_seed: each rank draws its own random augmentations
+        cmd = ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work]
+        cmd += ['--cfg-options', 'randomness.diff_rank_seed=True', *extra]
+        res = run(cmd, env=dict(MASTER_PORT=str(free_port())))
+        assert res.returncode == 0, res.stdout[-3000:]
+        return res.stdout
+
+    ref_dir, work = str(tmp / 'dist_ref'), str(tmp / 'dist_resumed')
+    train(ref_dir)
+    out = train(work, '--resume', osp.join(ref_dir, 'iter_2.pth'))
+    # (rank 0 logs it; ranks > 0 log errors only)
+    assert 'restored from the checkpoint for iteration 3 (2 processes)' in out
+    ckpt = safe_torch_load(osp.join(ref_dir, 'iter_2.pth'))
+    assert ckpt['rng_state']['world_size'] == 2
+    r0, r1 = ckpt['rng_state']['ranks']
+    assert not np.array_equal(r0['numpy'][1], r1['numpy'][1])  # 2 ranks
+    (ref, ), (resumed, ) = read_losses(ref_dir), read_losses(work)
+    assert sorted(resumed) == [3, 4]
+    for it in (3, 4):
+        assert resumed[it] == pytest.approx(ref[it], rel=1e-6, abs=1e-7)
+    a = safe_torch_load(osp.join(ref_dir, 'iter_4.pth'))['state_dict']
+    b = safe_torch_load(osp.join(work, 'iter_4.pth'))['state_dict']
+    for k, v in a.items():
+        torch.testing.assert_close(b[k], v, rtol=1e-5, atol=1e-6, msg=k)

@@ -18,6 +18,12 @@ subclass differs from it in four points:
   when training starts, and published checkpoints (``published_keys``) are
   written atomically and named after the SHA-256 of the written file.
 
+Before each regular save it calls the hook method
+``before_save_checkpoint_all_ranks(runner)`` on every process (MMEngine's
+``before_save_checkpoint`` runs on rank 0 only, inside the save):
+:class:`~mmseg_sctnet.engine.ExactResumeHook` gathers the RNG states of all
+ranks there.
+
 Other backends (``backend_args`` naming e.g. ``petrel``) are used as given;
 whether their ``put`` is atomic is up to the storage (docs/reliability.md).
 """
@@ -135,6 +141,10 @@ class AtomicCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir,
                                                      ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        # hooks that need every rank (runner.save_checkpoint and its
+        # before_save_checkpoint run on rank 0 only), e.g. ExactResumeHook
+        # gathering each rank's RNG state
+        runner.call_hook('before_save_checkpoint_all_ranks')
         runner.save_checkpoint(
             self.out_dir,
             ckpt_filename,

@@ -300,19 +300,30 @@ class ExactResumeHook(Hook):
     number generators restart from the seed: random augmentations and drop
     path then differ from an uninterrupted run. This hook
 
-    * stores the Python, NumPy, torch (and CUDA) RNG states in every
-      checkpoint (``checkpoint['rng_state']``; plain tensors/arrays, loaded
-      with ``weights_only=True``);
-    * restores them right before the first batch after the resume point is
-      fetched (after MMEngine's fast-forward of the data iterator), and -- so
-      that both runs take the same path -- also after every save in the
-      uninterrupted run (a validation between the save and the next batch
-      would otherwise consume random numbers in one run only).
+    * stores the Python, NumPy, torch (and CUDA) RNG states of every
+      process in every checkpoint (``checkpoint['rng_state'] =
+      {'world_size': W, 'ranks': [state of rank 0, ...]}``; plain
+      tensors/arrays, loaded with ``weights_only=True``). MMEngine writes
+      checkpoints on rank 0 only, so the states are gathered to rank 0
+      first (``all_gather_object``), on every rank, right before the save:
+      :class:`~mmseg_sctnet.engine.AtomicCheckpointHook` calls
+      :meth:`before_save_checkpoint_all_ranks` there;
+    * restores each rank's own state right before the first batch after
+      the resume point is fetched (after MMEngine's fast-forward of the data
+      iterator), and -- so that both runs take the same path -- also after
+      every save in the uninterrupted run (a validation between the save
+      and the next batch would otherwise consume random numbers in one run
+      only).
 
     Exact equality also needs ``randomness=dict(seed=..., deterministic=
     True)``, ``num_workers=0`` (worker processes keep their own RNG state)
-    and the same device/threads. With several processes the states are
-    not restored (each rank has its own).
+    and the same devices/threads. Resuming with another number of
+    processes than the checkpoint was written with (or from a checkpoint
+    of MMEngine's plain ``CheckpointHook`` in a multi-process run, which
+    holds rank 0's state only) cannot continue the old random streams:
+    every rank is then seeded with ``seed + 1009 * iteration + rank`` (a
+    warning says so), so the resumed run is repeatable but not equal to an
+    uninterrupted one.
     """
 
     priority = 'VERY_LOW'
@@ -320,6 +331,7 @@ class ExactResumeHook(Hook):
     def __init__(self):
         self._pending: Optional[dict] = None
         self._loaded: Optional[dict] = None
+        self._gathered: Optional[tuple] = None
 
     @staticmethod
     def capture() -> dict:
@@ -333,6 +345,12 @@ class ExactResumeHook(Hook):
 
     @staticmethod
     def restore(state: dict) -> None:
+        if 'reseed' in state:
+            seed = int(state['reseed']) % 2**32
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+            return
         random.setstate(_as_python_state(state['python']))
         np.random.set_state(state['numpy'])
         torch.set_rng_state(state['torch'].cpu())
@@ -346,26 +364,63 @@ class ExactResumeHook(Hook):
             self.restore(self._pending)
             self._pending = None
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+    def before_save_checkpoint_all_ranks(self, runner) -> None:
+        """Gather every rank's RNG state to rank 0 (all ranks call this
+        right before a checkpoint is saved)."""
+        from mmengine.dist import all_gather_object
         state = self.capture()
-        checkpoint['rng_state'] = state
-        if runner.world_size == 1:
-            self._pending = state
+        states = [state]
+        if runner.world_size > 1:
+            states = all_gather_object(state)
+        self._gathered = (runner.iter, states)
+        self._pending = state
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        gathered, self._gathered = self._gathered, None
+        if gathered is not None and gathered[0] == runner.iter:
+            states = gathered[1]
+        else:  # MMEngine's own CheckpointHook: this (master) rank only
+            state = self.capture()
+            states = [state]
+            if runner.world_size == 1:
+                self._pending = state
+        checkpoint['rng_state'] = dict(
+            world_size=runner.world_size, ranks=states)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         self._loaded = checkpoint.get('rng_state')
+
+    def _state_to_resume(self, runner) -> Optional[dict]:
+        loaded = self._loaded
+        if 'ranks' not in loaded:  # written before per-rank states
+            loaded = dict(world_size=1, ranks=[loaded])
+        saved, states = loaded['world_size'], loaded['ranks']
+        if saved == runner.world_size and len(states) == saved:
+            print_log(
+                'Random number generator states restored from the '
+                f'checkpoint for iteration {runner.iter + 1}'
+                f'{f" ({saved} processes)" if saved > 1 else ""}.',
+                logger='current')
+            return states[runner.rank]
+        seed = (runner.seed or 0) + 1009 * runner.iter + runner.rank
+        why = (f'it was written by {saved} processes and this run has '
+               f'{runner.world_size}' if saved != runner.world_size else
+               f'it holds the states of {len(states)} of {saved} processes')
+        print_log(
+            'The random number generator states of the checkpoint cannot '
+            f'be continued: {why}. Each process is seeded with seed + 1009 '
+            '* iteration + rank instead: the resumed run is repeatable but '
+            'its random augmentations differ from an uninterrupted run.',
+            logger='current',
+            level=level_num('WARNING'))
+        return dict(reseed=seed)
 
     def before_train(self, runner) -> None:
         loop = runner.train_loop
         if not hasattr(loop, 'dataloader_iterator'):
             return  # epoch-based loops: nothing to wrap
-        resumed = runner.iter > 0 and self._loaded is not None
-        if resumed and runner.world_size == 1:
-            self._pending = self._loaded
-            print_log(
-                'Random number generator states restored from the '
-                f'checkpoint for iteration {runner.iter + 1}.',
-                logger='current')
+        if runner.iter > 0 and self._loaded is not None:
+            self._pending = self._state_to_resume(runner)
         self._loaded = None
         loop.dataloader_iterator = _RestoringIterator(
             loop.dataloader_iterator, self, skip=runner.iter)

@@ -174,7 +174,8 @@ def load_checked_state_dict(module: torch.nn.Module,
             they are listed in the log.
         detail, fix: appended to the message (what the shapes tell, what
             to do).
-        source: the file, for the log line.
+        source: what was loaded, for the log line (``'Loaded {source}:
+            n/N tensors; ...'``).
 
     Returns:
         ``dict(missing=..., mismatched=..., unexpected=..., loaded=n)``.
@@ -214,7 +215,7 @@ def load_checked_state_dict(module: torch.nn.Module,
         skipped.append(f'{len(mismatch["unexpected"])} of the file unused '
                        f'({summarize_keys(mismatch["unexpected"])})')
     print_log(
-        f'Loaded {len(to_load)}/{n_required} tensors from {source}' +
+        f'Loaded {source}: {len(to_load)}/{n_required} tensors' +
         (': ' + '; '.join(skipped) if skipped else ''),
         logger=logger,
         level=30 if mismatch['missing'] or mismatch['mismatched'] else 20)

@@ -273,7 +273,7 @@ class VitGuidanceHead(BaseModule):
                     'siam_head.teacher_backbone/teacher_head to the teacher '
                     'you have.'),
             fix=fix,
-            source=f'frozen teacher {filename}')
+            source=f'frozen teacher from {filename}')
 
     @torch.no_grad()
     def teacher_forward(self, img: Tensor) -> Dict[str, object]:
