@@ -137,10 +137,11 @@ def test_cityscapes_converter_polygons_and_label_ids(tmp_path):
     np.testing.assert_array_equal(redone, expect_v)
 
 
-def test_cityscapes_converter_errors(tmp_path):
+def test_cityscapes_converter_errors(tmp_path, capsys):
     conv = load_tool('dataset_converters/cityscapes.py')
-    with pytest.raises(SystemExit, match='gtFine'):
+    with pytest.raises(SystemExit) as e:
         conv.main([str(tmp_path / 'nothing')])
+    assert e.value.code == 1 and 'gtFine' in capsys.readouterr().err
     stem = tmp_path / 'cs' / 'gtFine' / 'train' / 'x' / 'x_000000_000000'
     stem.parent.mkdir(parents=True)
     with open(str(stem) + '_gtFine_polygons.json', 'w') as f:
@@ -150,8 +151,11 @@ def test_cityscapes_converter_errors(tmp_path):
                 imgWidth=8,
                 objects=[dict(label='spaceship', polygon=_rect(0, 0, 3, 3))]),
             f)
-    with pytest.raises(ValueError, match='x_000000_000000_gtFine_polygons'):
-        conv.main([str(tmp_path / 'cs')])
+    assert conv.main([str(tmp_path / 'cs')]) == 1  # the bad one skipped
+    out = capsys.readouterr().out
+    assert 'skipped ' + str(stem) + '_gtFine_polygons.json' in out
+    assert "'spaceship'" in out
+    assert not os.path.exists(str(stem) + '_gtFine_labelTrainIds.png')
 
 
 # COCO-Stuff class id -> (train id, class name in COCOStuffDataset order)

@@ -12,13 +12,20 @@ files, image/label size mismatches, label values outside
 where labelTrainIds are expected), a wrong reduce_zero_label, and splits
 where nearly every pixel is ignored -- naming the files and values and the
 fix. Every file is decoded unless --max-files is given (training itself
-checks a sample when it starts). Exit status: 1 on errors (and on warnings
-with --strict), else 0.
+checks a sample when it starts); a bad file is reported and the sweep goes
+on, and every file with a problem is listed at the end. Exit status: 1 on
+errors (and on warnings with --strict), else 0.
+Logic: :func:`mmseg_sctnet.apis.dataset_check.run_dataset_check`.
 """
 import argparse
 import sys
 
 import _bootstrap  # noqa: F401
+
+from mmengine.config import DictAction
+
+from mmseg_sctnet.apis.dataset_check import run_dataset_check
+from mmseg_sctnet.compat import exit_on_user_error
 
 
 def parse_args(argv=None):
@@ -40,7 +47,6 @@ def parse_args(argv=None):
         '--strict', action='store_true', help='exit 1 on warnings too')
     p.add_argument('--seed', type=int, default=0, help='seed of the sample')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
-    from mmengine.config import DictAction
     p.add_argument(
         '--cfg-options',
         nargs='+',
@@ -50,45 +56,17 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@exit_on_user_error
 def main(argv=None) -> int:
-    import mmseg_sctnet  # noqa: F401  (registers SCTNet, applies compat)
-    from mmengine.config import Config
-    from mmseg_sctnet.compat import exit_on_user_error
-    from mmseg_sctnet.datasets.checker import check_config
-
-    @exit_on_user_error
-    def run():
-        args = parse_args(argv)
-        from mmseg_sctnet.compat.errors import DatasetCheckError
-        import os.path as osp
-        if not osp.isfile(args.config):
-            raise DatasetCheckError(
-                f'config file not found: {args.config} (resolved to '
-                f'{osp.abspath(args.config)})')
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        report = check_config(
-            cfg,
-            split=args.split,
-            max_files=args.max_files,
-            seed=args.seed,
-            progress=not args.quiet)
-        print()
-        print(report.format(values=True))
-        if report.errors:
-            print(f'\n{len(report.errors)} error(s): training on this split '
-                  'would fail or learn the wrong thing; fix them first.')
-            return 1
-        if report.warnings:
-            print(f'\n{len(report.warnings)} warning(s): read them; '
-                  'tools/train.py stops on warnings unless '
-                  '--allow-dataset-warnings is given.')
-            return 1 if args.strict else 0
-        print('\nNo problems found.')
-        return 0
-
-    return run()
+    args = parse_args(argv)
+    return run_dataset_check(
+        args.config,
+        split=args.split,
+        max_files=args.max_files,
+        strict=args.strict,
+        seed=args.seed,
+        progress=not args.quiet,
+        cfg_options=args.cfg_options)
 
 
 if __name__ == '__main__':

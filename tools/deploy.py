@@ -12,19 +12,16 @@ is checked against the eager model on a random input (maximum relative
 error printed; above 1e-4 nothing is written) and saved to OUT_CKPT with
 the deploy options in ``meta``. ``mmseg_sctnet.deploy.load_inference_model``,
 ``tools/export_onnx.py`` and ``speed/torch_speed.py --checkpoint`` load it.
-OUT_CKPT is never overwritten.
+OUT_CKPT is never overwritten, and never one of the inputs.
+Logic: :func:`mmseg_sctnet.apis.deploy_checkpoint.write_deploy_checkpoint`.
 """
 import argparse
-import copy
-import hashlib
-import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401
 
-import mmseg_sctnet  # noqa: F401
-
-TOLERANCE = 1e-4
+from mmseg_sctnet.apis.deploy_checkpoint import write_deploy_checkpoint
+from mmseg_sctnet.compat import exit_on_user_error
 
 
 def parse_args(argv=None):
@@ -42,83 +39,20 @@ def parse_args(argv=None):
                    'tensor-core GPUs)')
     p.add_argument('--check-shape', type=int, nargs=2, default=(256, 512),
                    metavar=('H', 'W'), help='input size of the equality '
-                   'check (default 256 512)')
+                   'check (default 256 512, each >= 32)')
     return p.parse_args(argv)
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
+@exit_on_user_error
 def main(argv=None) -> float:
     args = parse_args(argv)
-    import torch
-    from mmseg_sctnet.deploy import (SegmentorWithResize,
-                                     build_inference_model,
-                                     is_deploy_checkpoint,
-                                     load_student_weights, read_checkpoint,
-                                     save_deploy_checkpoint, switch_to_deploy)
-    for what, path in (('config', args.config), ('checkpoint', args.in_ckpt)):
-        if not osp.isfile(path):
-            raise SystemExit(f'error: {what} file not found: {path}')
-    if osp.exists(args.out_ckpt):
-        raise SystemExit(f'error: {args.out_ckpt} exists; choose another '
-                         'output path (existing files are never overwritten)')
-    if osp.abspath(args.out_ckpt) == osp.abspath(args.in_ckpt):
-        raise SystemExit('error: OUT_CKPT must differ from IN_CKPT')
-    out_dir = osp.dirname(osp.abspath(args.out_ckpt))
-    if not osp.isdir(out_dir):
-        raise SystemExit(f'error: output folder {out_dir} does not exist')
-    try:
-        ckpt = read_checkpoint(args.in_ckpt)
-    except Exception as e:  # unreadable / unsafe file: say which and why
-        raise SystemExit(f'error: cannot read {args.in_ckpt}: {e}')
-    if is_deploy_checkpoint(ckpt):
-        raise SystemExit(f'error: {args.in_ckpt} is already a deploy '
-                         'checkpoint')
-    eager = build_inference_model(args.config, init_weights=False)
-    try:
-        load_student_weights(eager, ckpt, source=args.in_ckpt)
-    except (KeyError, ValueError) as e:
-        raise SystemExit(f'error: {e}')
-    deployed = switch_to_deploy(
-        copy.deepcopy(eager),
+    return write_deploy_checkpoint(
+        args.in_ckpt,
+        args.out_ckpt,
+        args.config,
         fold_prenorm=not args.no_fold_prenorm,
-        channels_last=not args.no_channels_last)
-    x = torch.randn(1, 3, *args.check_shape,
-                    generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        ref = SegmentorWithResize(eager)(x)
-        out = SegmentorWithResize(deployed)(x)
-    err = ((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
-    from mmseg_sctnet.deploy.analysis import inference_params
-    n_before = inference_params(eager)
-    print(f'deploy check at 1x3x{args.check_shape[0]}x{args.check_shape[1]}:'
-          f' max relative error {err:.2e} (tolerance {TOLERANCE:g})')
-    if not err < TOLERANCE:
-        raise SystemExit('error: the deployed model does not match the eager '
-                         'model; nothing written')
-    meta = dict(
-        config=osp.abspath(args.config),
-        source_checkpoint=osp.abspath(args.in_ckpt),
-        source_sha256=_sha256(args.in_ckpt),
-        check_max_rel_error=err)
-    save_deploy_checkpoint(deployed, args.out_ckpt, meta=meta)
-    n_bn = sum(
-        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        for m in eager.modules())
-    n_bn_left = sum(
-        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        for m in deployed.modules())
-    print(f'BatchNorm layers: {n_bn} -> {n_bn_left} (the rest are followed '
-          'by a ReLU before their conv and stay)')
-    print(f'parameters of the eager inference model: {n_before:,}')
-    print(f'wrote {args.out_ckpt}')
-    return err
+        channels_last=not args.no_channels_last,
+        check_shape=args.check_shape)
 
 
 if __name__ == '__main__':

@@ -15,28 +15,17 @@ second). Parameters: those of the modules an inference forward calls
 
 ``--shape`` defaults to the config's speed-test size for the official
 SCTNet configs (e.g. 1024x2048 for Seg100, 512x512 for ADE20K); other
-configs need ``--shape``. One number means a square input.
+configs need ``--shape``. One number means a square input; sides below 32
+are refused. ``--json`` never overwrites a file.
+Logic: :func:`mmseg_sctnet.apis.flops.get_flops`.
 """
 import argparse
-import json
-import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401
 
-import mmseg_sctnet  # noqa: F401
-
-#: official configs -> (H, W) of the official speed/FLOPs tables
-DEFAULT_SHAPES = {
-    'sctnet-s_seg50_8x2_160k_cityscapes': (512, 1024),
-    'sctnet-s_seg75_8x2_160k_cityscapes': (768, 1536),
-    'sctnet-b_seg50_8x2_160k_cityscapes': (512, 1024),
-    'sctnet-b_seg75_8x2_160k_cityscapes': (768, 1536),
-    'sctnet-b_seg100_8x2_160k_cityscapes': (1024, 2048),
-    'sctnet-s_8x4_160k_ade': (512, 512),
-    'sctnet-b_8x4_160k_ade': (512, 512),
-    'sctnet_b_4x4_160k': (640, 640),
-}
+from mmseg_sctnet.apis.flops import get_flops
+from mmseg_sctnet.compat import exit_on_user_error
 
 
 def parse_args(argv=None):
@@ -48,66 +37,14 @@ def parse_args(argv=None):
         help='input H W (or one number for H = W)')
     p.add_argument('--deploy', action='store_true', help='count the '
                    'deployed graph (switch_to_deploy); same convolutions')
-    p.add_argument('--json', help='also write the figures to this file')
-    args = p.parse_args(argv)
-    if args.shape is not None:
-        if len(args.shape) == 1:
-            args.shape = args.shape * 2
-        if len(args.shape) != 2 or min(args.shape) < 1:
-            p.error(f'--shape expects H W (or one number), got {args.shape}')
-    return args
+    p.add_argument('--json', help='also write the figures to this new file')
+    return p.parse_args(argv)
 
 
-def resolve_shape(config: str, shape):
-    if shape:
-        return tuple(shape)
-    stem = osp.splitext(osp.basename(config))[0]
-    if stem in DEFAULT_SHAPES:
-        return DEFAULT_SHAPES[stem]
-    raise SystemExit(f'error: no default input size for {config}; pass '
-                     '--shape H W (e.g. --shape 1024 2048)')
-
-
+@exit_on_user_error
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from mmseg_sctnet.deploy import build_inference_model, switch_to_deploy
-    from mmseg_sctnet.deploy.analysis import count_flops, inference_params
-    try:
-        model = build_inference_model(args.config, init_weights=False)
-    except FileNotFoundError as e:
-        raise SystemExit(f'error: {e}')
-    shape = resolve_shape(args.config, args.shape)
-    params = inference_params(model)
-    if args.deploy:
-        switch_to_deploy(model)
-    res = count_flops(model, shape, by_module=True)
-    line = '=' * 60
-    print(line)
-    print(f'Config:      {args.config}')
-    print(f'Input shape: 1x3x{shape[0]}x{shape[1]}'
-          f'{"  (deployed graph)" if args.deploy else ""}')
-    print(f'Params:      {params:,} ({params / 1e6:.2f} M, inference '
-          'modules only)')
-    print(f'GFLOPs:      {res["gflops"]:.1f}  ({res["flops"]:,} FLOPs = 2 x '
-          'MACs)')
-    for name, v in res.get('by_module', {}).items():
-        print(f'  {name:12s} {v / 1e9:10.2f}')
-    for op, v in res['by_operator'].items():
-        print(f'  [{op}] {v / 1e9:.2f}')
-    print('Counted: every convolution (functional ones included) and matrix '
-          'product;\nnot counted: BN, activations, softmax, pooling, '
-          'interpolation.')
-    print(line)
-    out = dict(config=args.config, shape=list(shape), params=params,
-               deploy=args.deploy, **res)
-    if args.json:
-        if osp.exists(args.json):
-            raise SystemExit(f'error: {args.json} exists; choose another '
-                             'path (files are never overwritten)')
-        with open(args.json, 'w') as f:
-            json.dump(out, f, indent=2)
-        print(f'wrote {args.json}')
-    return out
+    return get_flops(args.config, args.shape, args.deploy, args.json)
 
 
 if __name__ == '__main__':

@@ -72,18 +72,19 @@ def save(path, state, **top):
     return str(path)
 
 
-def kill_when(pattern_dir, suffix='.sctnet-tmp', timeout=120):
-    """Start a thread that waits for a file ending in ``suffix`` to appear in
-    ``pattern_dir`` (an atomic write in progress, named
-    ``.<name>.<pid>.<token>.sctnet-tmp``) and SIGKILLs the writing process.
-    Returns the thread; ``thread.killed`` lists the temporary files seen."""
+def kill_when(folder, name='', suffix='.sctnet-tmp', timeout=120):
+    """Start a thread that waits for the temporary file of an atomic write
+    of ``name`` (``.<name>.<pid>.<token>.sctnet-tmp``; any name if empty)
+    to appear under ``folder`` and SIGKILLs the writing process. Use with
+    ``SCTNET_TEST_SLOW_SAVE=<name>:60`` so the writer waits there. Returns
+    the thread; ``thread.killed`` lists the temporary file seen."""
 
     def run():
         end = time.time() + timeout
         while time.time() < end:
-            for d, _, files in os.walk(pattern_dir):
+            for d, _, files in os.walk(folder):
                 for f in files:
-                    if f.endswith(suffix):
+                    if f.endswith(suffix) and f.startswith('.' + name):
                         pid = int(f[:-len(suffix)].split('.')[-2])
                         th.killed.append(osp.join(d, f))
                         os.kill(pid, signal.SIGKILL)

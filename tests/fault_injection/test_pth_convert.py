@@ -194,7 +194,7 @@ def test_killed_while_writing_leaves_old_output_and_reruns(
     writes the new teacher and removes the killed run's temporary file."""
     out = tmp_path / 'teacher.pth'
     out.write_bytes(b'an earlier teacher')
-    killer = bf.kill_when(tmp_path)
+    killer = bf.kill_when(tmp_path, 'teacher.pth')
     res = fault_fork.call(
         TOOL, [files['segformer'], out, '--force'],
         env=dict(SCTNET_TEST_SLOW_SAVE='teacher.pth:60'))

@@ -133,7 +133,7 @@ def test_killed_while_writing_leaves_nothing_and_reruns(
     (name, ) = os.listdir(ref)
     run = tmp_path / 'run'
     run.mkdir()
-    killer = bf.kill_when(run)
+    killer = bf.kill_when(run, name)
     res = _publish(fault_fork, files['segmentor'], run / 'rel.pth',
                    env=dict(SCTNET_TEST_SLOW_SAVE=f'{name}:60'))
     killer.join()
