@@ -20,7 +20,7 @@ from mmseg_sctnet.compat.errors import CheckpointMismatchError, UserError
 from .files import (check_input_file, check_output_file, load_checkpoint_file,
                     load_config_file, write_file)
 
-__all__ = ['write_deploy_checkpoint', 'TOLERANCE']
+__all__ = ['write_deploy_checkpoint', 'require_sctnet', 'TOLERANCE']
 
 #: largest accepted relative difference between deployed and eager outputs
 TOLERANCE = 1e-4
@@ -34,6 +34,16 @@ def _check_shape(shape: Sequence[int]) -> tuple:
                         f'H W, both >= {MIN_SIDE} (the backbone downsamples '
                         'by 32)')
     return shape
+
+
+def require_sctnet(model, config: str) -> None:
+    """The deploy form exists for SCTNet backbones only."""
+    from mmseg_sctnet.models.backbones import SCTNet
+    backbone = getattr(model, 'backbone', None)
+    if not isinstance(backbone, SCTNet):
+        raise UserError(f'{config} builds a {type(backbone).__name__} '
+                        'backbone, not SCTNet; the deploy form exists for '
+                        'SCTNet models only.')
 
 
 def write_deploy_checkpoint(in_ckpt: str,
@@ -86,6 +96,7 @@ def write_deploy_checkpoint(in_ckpt: str,
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f'cannot build the model of {config}: '
                         f'{type(e).__name__}: {e}') from None
+    require_sctnet(eager, config)
     try:
         load_student_weights(eager, ckpt, source=in_ckpt)
     except (KeyError, ValueError) as e:  # incl. CheckpointMismatchError

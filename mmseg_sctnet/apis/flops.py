@@ -94,6 +94,8 @@ def get_flops(config: str,
                         f'{type(e).__name__}: {e}') from None
     params = inference_params(model)
     if deploy:
+        from .deploy_checkpoint import require_sctnet
+        require_sctnet(model, config)
         switch_to_deploy(model)
     res = count_flops(model, hw, by_module=True)
     line = '=' * 60

@@ -72,10 +72,15 @@ def save(path, state, **top):
     return str(path)
 
 
-def kill_when(folder, name='', suffix='.sctnet-tmp', timeout=120):
+def kill_when(folder,
+              name='',
+              sig=signal.SIGKILL,
+              suffix='.sctnet-tmp',
+              timeout=120):
     """Start a thread that waits for the temporary file of an atomic write
     of ``name`` (``.<name>.<pid>.<token>.sctnet-tmp``; any name if empty)
-    to appear under ``folder`` and SIGKILLs the writing process. Use with
+    to appear under ``folder`` and sends ``sig`` to the writing process
+    (``kill -9`` by default; ``SIGINT`` is Ctrl-C). Use with
     ``SCTNET_TEST_SLOW_SAVE=<name>:60`` so the writer waits there. Returns
     the thread; ``thread.killed`` lists the temporary file seen."""
 
@@ -87,7 +92,7 @@ def kill_when(folder, name='', suffix='.sctnet-tmp', timeout=120):
                     if f.endswith(suffix) and f.startswith('.' + name):
                         pid = int(f[:-len(suffix)].split('.')[-2])
                         th.killed.append(osp.join(d, f))
-                        os.kill(pid, signal.SIGKILL)
+                        os.kill(pid, sig)
                         return
             time.sleep(0.05)
 

@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import os.path as osp
+import signal
 
 import bad_files as bf
 import cv2
@@ -206,6 +207,38 @@ def test_cityscapes_killed_mid_run_reruns_cleanly(fault_fork, tmp_path):
     for stem in stems:
         label = cv2.imread(stem + '_labelTrainIds.png', cv2.IMREAD_UNCHANGED)
         assert (label[:, :8] == 13).all() and (label[:, 9:] == 255).all()
+
+
+def test_cityscapes_ctrl_c_is_one_line_and_rerun_continues(
+        fault_fork, tmp_path):
+    """Ctrl-C (SIGINT) while the 2nd of 3 labels is written: one error
+    line saying how far it got, no traceback, no partial file; the re-run
+    continues."""
+    root = str(tmp_path / 'cs')
+    stems = []
+    for i in range(3):
+        stem = _city_stem(root, 'val', f'bremen_000000_00000{i}')
+        cv2.imwrite(stem + '_labelIds.png', np.full((8, 16), 26, np.uint8))
+        stems.append(stem)
+    inputs = [s + '_labelIds.png' for s in stems]
+    victim = osp.basename(stems[1]) + '_labelTrainIds.png'
+    killer = bf.kill_when(osp.join(root, 'gtFine'), victim, signal.SIGINT)
+    res = fault_fork.run(
+        CITY, [root],
+        keep=inputs,
+        names=['interrupted after 1 of 3 annotations', 'again'],
+        rc=1,
+        env=dict(SCTNET_TEST_SLOW_SAVE=f'{victim}:60'))
+    killer.join()
+    assert killer.killed
+    assert not osp.exists(stems[1] + '_labelTrainIds.png')
+    assert not glob.glob(osp.join(root, '**', '.*'), recursive=True)
+    res = fault_fork.call(CITY, [root])
+    assert res.returncode == 0 and '1 existing labelTrainIds kept' in \
+        res.stdout, res.output
+    for stem in stems:
+        label = cv2.imread(stem + '_labelTrainIds.png', cv2.IMREAD_UNCHANGED)
+        assert (label == 13).all()  # car
 
 
 # ------------------------------------------------------------ COCO-Stuff

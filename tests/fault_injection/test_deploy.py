@@ -17,6 +17,7 @@ S = osp.abspath(
 B = osp.abspath(
     'configs/sctnet/cityscapes/sctnet-b_seg50_8x2_160k_cityscapes.py')
 S_ADE = osp.abspath('configs/sctnet/ADE20K/sctnet-s_8x4_160k_ade.py')
+SEGFORMER = osp.abspath('configs/custom/segformer_mit-b0_custom.py')
 
 
 @pytest.fixture(scope='module')
@@ -106,6 +107,8 @@ ROWS = {
                              'broken.py'], ['broken.py', 'SyntaxError']),
     'config_is_checkpoint': (['iter_4.pth', 'new.pth', '--config',
                               'iter_4.pth'], ['iter_4.pth', 'not a config']),
+    'segformer_config': (['iter_4.pth', 'new.pth', '--config', SEGFORMER],
+                         ['segformer_mit-b0_custom.py', 'not SCTNet']),
     'check_shape_too_small': (['iter_4.pth', 'new.pth', '--check-shape', '8',
                                '8'], ['--check-shape 8 8', '>= 32']),
 }

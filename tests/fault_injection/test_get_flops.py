@@ -11,6 +11,7 @@ import pytest
 TOOL = 'tools/get_flops.py'
 CFG = 'configs/sctnet/cityscapes/sctnet-s_seg50_8x2_160k_cityscapes.py'
 DATA = 'configs/_base_/datasets/cityscapes.py'
+SEGFORMER = 'configs/custom/segformer_mit-b0_custom.py'
 
 
 @pytest.fixture
@@ -41,6 +42,8 @@ ROWS = {
                            ['typo.py', 'SCTNetBackbonez']),
     'no_default_shape': (['my_sctnet.py'],
                          ['my_sctnet.py', 'no default input size']),
+    'deploy_on_segformer': ([SEGFORMER, '--shape', '64', '--deploy'],
+                            ['segformer_mit-b0_custom.py', 'not SCTNet']),
     'shape_3_numbers': ([CFG, '--shape', '1', '2', '3'], ['--shape', '3']),
     'shape_too_small': ([CFG, '--shape', '16'], ['--shape 16 16', '>= 32']),
     'shape_zero': ([CFG, '--shape', '0', '64'], ['--shape 0 64']),
@@ -62,7 +65,9 @@ ROWS = {
 @pytest.mark.parametrize('row', list(ROWS))
 def test_bad_input_is_refused(fault_fork, user, row):
     args, names = ROWS[row]
-    args = [os.path.abspath(a) if a in (CFG, DATA) else a for a in args]
+    args = [
+        os.path.abspath(a) if a in (CFG, DATA, SEGFORMER) else a for a in args
+    ]
     fault_fork.run(
         TOOL, args, keep=[user], names=names, rc=1, cwd=user)
 

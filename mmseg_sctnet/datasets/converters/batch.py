@@ -5,19 +5,34 @@ processes), prints one line per item that fails -- ``skipped NAME:
 REASON`` -- and goes on with the rest; it prints progress every tenth of
 the work. The caller ends with :meth:`BatchReport.finish`, which lists the
 skipped items again and gives the exit status (1 when anything was
-skipped).
+skipped). Ctrl-C ends the run with one line (:class:`BatchInterrupted`)
+saying how far it got; the outputs are written atomically, so running the
+command again continues.
 """
 import multiprocessing
+import signal
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, List, Sequence, Tuple
 
-__all__ = ['SkipItem', 'BatchReport', 'run_batch']
+from mmseg_sctnet.compat.errors import UserError
+
+__all__ = ['SkipItem', 'BatchInterrupted', 'BatchReport', 'run_batch']
 
 
 class SkipItem(Exception):
     """A bad input item: the message says which file and why."""
+
+
+class BatchInterrupted(UserError):
+    """Ctrl-C during a batch: says how far it got (the outputs written so
+    far are complete; running the command again continues)."""
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent (no worker tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _reason(err: Exception) -> str:
@@ -86,7 +101,8 @@ def run_batch(fn: Callable,
     step = max(1, len(items) // 10)
     t0 = time.time()
     if nproc > 1 and len(items) > 1:
-        pool = multiprocessing.Pool(min(nproc, len(items)))
+        pool = multiprocessing.Pool(
+            min(nproc, len(items)), initializer=_ignore_sigint)
         outcomes = pool.imap(call, items, chunksize=1)
     else:
         pool, outcomes = None, map(call, items)
@@ -102,6 +118,12 @@ def run_batch(fn: Callable,
                 print(f'[{i}/{len(items)}] {what}, {time.time() - t0:.0f} s',
                       flush=True)
         ok = True
+    except KeyboardInterrupt:
+        done = len(report.results) + len(report.skipped)
+        raise BatchInterrupted(
+            f'interrupted after {done} of {len(items)} {what}; every output '
+            'written so far is complete. Run the same command again to '
+            'continue (finished outputs are kept).') from None
     finally:
         if pool is not None:
             if ok:
