@@ -14,8 +14,8 @@ allows replacing an earlier *output*):
   (a temporary file in the same folder, then a rename; without
   ``overwrite`` a hard link, which never replaces an existing file).
 * :func:`load_checkpoint_file`: :func:`~mmseg_sctnet.compat.safe_torch_load`
-  behind the input check, with one clear error for an empty, truncated or
-  non-checkpoint file.
+  (which tells an empty, truncated, non-checkpoint and unsafe file apart)
+  behind the input check.
 * :func:`load_config_file`: a config with one clear error when it is
   missing or does not parse.
 
@@ -26,7 +26,6 @@ line (:func:`~mmseg_sctnet.compat.exit_on_user_error`).
 import io
 import os
 import os.path as osp
-import pickle
 import uuid
 from typing import Any, Iterable, Optional, Sequence
 
@@ -287,30 +286,12 @@ def torch_bytes(obj: Any) -> bytes:
     return buf.getvalue()
 
 
-def _looks_like_torch(head: bytes) -> bool:
-    """A zip archive (``torch.save`` since 1.6) or a pickle (the legacy
-    format and plain pickles)."""
-    return head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'
-
-
-def _unreadable_reason(path: str) -> str:
-    with open(path, 'rb') as f:
-        head = f.read(64)
-    if _looks_like_torch(head):
-        return ('it is cut short or damaged (an interrupted download or '
-                'copy?): get the file again')
-    text = head.lstrip().lower()
-    if text.startswith((b'<!doctype', b'<html', b'<?xml')):
-        return ('it is a web page, not a checkpoint (a failed download?): '
-                'download the file itself')
-    return ('it is not a PyTorch checkpoint (torch.save writes a zip '
-            'archive): pass the .pth file')
-
-
 def load_checkpoint_file(path: str,
                          what: str = 'checkpoint',
                          log_checksum: bool = True) -> Any:
-    """The content of a checkpoint file, read with ``weights_only=True``.
+    """The content of a checkpoint file, read with ``weights_only=True``
+    (:func:`~mmseg_sctnet.compat.safe_torch_load`, the project's one
+    reader).
 
     Raises:
         UserError: the file is missing, a folder, empty, truncated, not a
@@ -318,19 +299,8 @@ def load_checkpoint_file(path: str,
             and what to do).
     """
     check_input_file(path, what)
-    with open(path, 'rb') as f:
-        if not _looks_like_torch(f.read(4)):  # text, HTML, an image...
-            raise PathError(f'cannot read {what} {path}: '
-                            f'{_unreadable_reason(path)}.')
     from mmseg_sctnet.compat import safe_torch_load
-    try:
-        return safe_torch_load(path, log_checksum=log_checksum)
-    except UserError:
-        raise
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError,
-            KeyError, IndexError, OSError) as e:
-        raise PathError(f'cannot read {what} {path}: '
-                        f'{_unreadable_reason(path)}.') from e
+    return safe_torch_load(path, log_checksum=log_checksum)
 
 
 def load_config_file(path: str, cfg_options: Optional[dict] = None):

@@ -103,7 +103,7 @@ def files(tmp_path_factory):
 INPUTS = [
     ('empty', 'empty (0 bytes)'),
     ('text', 'not a PyTorch checkpoint'),
-    ('html', 'web page'),
+    ('html', 'HTML'),
     ('truncated', 'cut short'),
     ('list', 'holds a list'),
     ('malicious', 'Refused to load'),
