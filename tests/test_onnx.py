@@ -26,14 +26,21 @@ def _rel(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-def test_static_export_matches_eager(ckpt_s, tmp_path, capsys):
-    out = str(tmp_path / 's.onnx')
+@pytest.fixture(scope='module')
+def static_onnx(ckpt_s, tmp_path_factory):
+    """SCTNet-S (19 classes) exported at a static 64x128."""
+    out = str(tmp_path_factory.mktemp('onnx_static') / 's.onnx')
     tool = load_tool('export_onnx.py')
     res = tool.main([CITY_CONFIG['S'], ckpt_s, '--shape', '64', '128',
                      '--out', out])
-    text = capsys.readouterr().out
-    assert 'OK' in text and 'trtexec --onnx=' in text and '--fp16' in text
+    return out, res
+
+
+def test_static_export_matches_eager(ckpt_s, static_onnx, capsys):
+    out, res = static_onnx
     assert res['checks'][0][1] < 1e-4
+    assert 'trtexec --onnx=' in res['trtexec'] and '--fp16' in res['trtexec']
+    assert res['precision'] == 'fp32' and res['size_mb'] > 1
     model = onnx.load(out)
     ops = {n.op_type for n in model.graph.node}
     assert 'BatchNormalization' in ops  # DAPPM / head bn1 (ReLU follows)
@@ -47,9 +54,13 @@ def test_static_export_matches_eager(ckpt_s, tmp_path, capsys):
     got = _ort(out, x)
     assert got.shape == (1, 19, 64, 128)
     assert _rel(got, ref) < 1e-4
-    with pytest.raises(SystemExit, match='exists'):
+    before = open(out, 'rb').read()
+    tool = load_tool('export_onnx.py')
+    with pytest.raises(SystemExit):
         tool.main([CITY_CONFIG['S'], ckpt_s, '--shape', '64', '128', '--out',
                    out])
+    assert 'exists' in capsys.readouterr().err
+    assert open(out, 'rb').read() == before
 
 
 def test_dynamic_export_any_size(ckpt_s, tmp_path):
@@ -70,13 +81,72 @@ def test_dynamic_export_any_size(ckpt_s, tmp_path):
         assert _rel(got, ref) < 1e-4, shape
 
 
-def test_bad_inputs(ckpt_s, tmp_path):
+def test_bad_inputs(ckpt_s, tmp_path, capsys):
     tool = load_tool('export_onnx.py')
-    with pytest.raises(SystemExit, match='not found'):
-        tool.main([CITY_CONFIG['S'], str(tmp_path / 'none.pth'), '--shape',
-                   '64', '64'])
-    with pytest.raises(SystemExit, match='cannot load'):
-        tool.main([CITY_CONFIG['B'], ckpt_s, '--shape', '64', '64', '--out',
-                   str(tmp_path / 'x.onnx')])
+    cases = [
+        ([CITY_CONFIG['S'], str(tmp_path / 'none.pth')], 'none.pth'),
+        ([CITY_CONFIG['B'], ckpt_s], 's.pth'),  # SCTNet-S file, -B config
+        ([CITY_CONFIG['S'], ckpt_s, '--int8', '--fp16'], '--fp16'),
+        ([CITY_CONFIG['S'], ckpt_s, '--int8', '--float-parts', 'nope'],
+         'nope'),
+    ]
+    for args, named in cases:
+        with pytest.raises(SystemExit) as e:
+            tool.main(args + ['--shape', '64', '64', '--out',
+                              str(tmp_path / 'x.onnx')])
+        err = capsys.readouterr().err
+        assert e.value.code == 1 and err.startswith('error: '), err
+        assert named in err, err
+    assert not (tmp_path / 'x.onnx').exists()
     with pytest.raises(SystemExit):
         tool.main([CITY_CONFIG['S'], ckpt_s, '--shape', '16', '64'])
+
+
+def test_onnx_file_checked_against_the_config(static_onnx, tmp_path):
+    """tools/test.py's model for a .onnx: class count, file type, file."""
+    from mmengine.config import Config
+
+    from mmseg_sctnet.deploy.errors import OnnxModelError
+    from mmseg_sctnet.deploy.ort_segmentor import onnx_model_config
+    demo = 'configs/demo/sctnet-s_demo_cityscapes.py'  # 8 classes
+    with pytest.raises(OnnxModelError, match='predicts 19 classes but .* '
+                       'has 8'):
+        onnx_model_config(Config.fromfile(demo), static_onnx[0])
+    bad = tmp_path / 'model.onnx'
+    bad.write_bytes(b'PK\x03\x04 a zip, not a protobuf' * 50)
+    with pytest.raises(OnnxModelError, match='is not an ONNX model'):
+        onnx_model_config(Config.fromfile(demo), str(bad))
+    with pytest.raises(OnnxModelError, match='not found'):
+        onnx_model_config(Config.fromfile(demo), str(tmp_path / 'no.onnx'))
+    cfg = onnx_model_config(Config.fromfile(CITY_CONFIG['S']),
+                            static_onnx[0])
+    assert cfg.model.type == 'ORTSegmentor' and cfg.load_from is None
+    assert cfg.model.num_classes == 19
+
+
+def test_static_shape_file_serves_other_sizes(ckpt_s, static_onnx):
+    """A 64x128 static file on 96x160 and 64x128 inputs: fitted (keep-ratio
+    resize + pad), run, mapped back, as the eager model on the same
+    fitted input."""
+    from mmseg.registry import MODELS
+
+    from mmseg_sctnet.deploy.onnx_export import fit_to_shape, unfit_logits
+    seg = MODELS.build(
+        dict(type='ORTSegmentor', onnx_file=static_onnx[0], num_classes=19,
+             data_preprocessor=dict(type='SegDataPreProcessor')))
+    eager = SegmentorWithResize(load_inference_model(CITY_CONFIG['S'],
+                                                     ckpt_s))
+    g = torch.Generator().manual_seed(3)
+    for size in [(96, 160), (64, 128), (40, 200)]:
+        x = torch.randn(1, 3, *size, generator=g)
+        got = seg._forward(x)
+        assert tuple(got.shape) == (1, 19, *size)
+        fitted, valid = fit_to_shape(x, (64, 128))
+        assert tuple(fitted.shape[2:]) == (64, 128)
+        assert valid[0] <= 64 and valid[1] <= 128
+        assert valid[0] == 64 or valid[1] == 128  # keep-ratio fit
+        with torch.no_grad():
+            ref = unfit_logits(eager(fitted), valid, (64, 128), size)
+        assert _rel(got.numpy(), ref.numpy()) < 1e-4, size
+    preds = seg.predict(torch.randn(2, 3, 64, 128, generator=g))
+    assert len(preds) == 2 and preds[0].pred_sem_seg.shape == (64, 128)

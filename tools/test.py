@@ -14,7 +14,9 @@
 * ``--metrics-json FILE`` writes the summary and per-class metrics as JSON.
 
 The model is built for inference (no teacher, no pretrained weights are
-read): only CHECKPOINT is loaded.
+read): only CHECKPOINT is loaded. A ``.onnx`` file (``tools/export_onnx.py``,
+fp32/fp16/int8) is evaluated with onnxruntime through the same dataset,
+pipeline and metric (``mmseg_sctnet.deploy.ort_segmentor``).
 """
 import argparse
 import json
@@ -31,6 +33,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
 from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.deploy.ort_segmentor import is_onnx_path, onnx_model_config
 
 SUPPORTED_EVAL = ('mIoU', 'mDice', 'mFscore')
 
@@ -38,7 +41,8 @@ SUPPORTED_EVAL = ('mIoU', 'mDice', 'mFscore')
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Evaluate a segmentor')
     p.add_argument('config', help='config file path')
-    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('checkpoint', help='checkpoint file (.pth) or ONNX file '
+                   '(.onnx)')
     p.add_argument('--work-dir', help='where the evaluation log goes')
     p.add_argument(
         '--out', help='write the predicted label maps (PNG) to this folder')
@@ -86,11 +90,16 @@ def build_config(args) -> Config:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs',
         osp.splitext(osp.basename(args.config))[0])
-    # inference model: no teacher, no pretrained-backbone loading
-    cfg.model.train_cfg = None
-    if isinstance(cfg.model.get('backbone', {}).get('init_cfg'), dict):
-        cfg.model.backbone.init_cfg = None
-    cfg.load_from = args.checkpoint
+    if is_onnx_path(args.checkpoint):
+        # an exported model: onnxruntime behind the same loop and metric
+        onnx_model_config(cfg, args.checkpoint)
+    else:
+        # inference model: no teacher, no pretrained-backbone loading
+        cfg.model.train_cfg = None
+        backbone = cfg.model.get('backbone', {})
+        if isinstance(backbone.get('init_cfg'), dict):
+            cfg.model.backbone.init_cfg = None
+        cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out

@@ -5,7 +5,7 @@ exit_on_user_error`)."""
 from mmseg_sctnet.compat.errors import UserError
 
 __all__ = [
-    'DeployUsageError', 'CalibrationDataError', 'OnnxModelError',
+    'UserError', 'DeployUsageError', 'CalibrationDataError', 'OnnxModelError',
     'UnsupportedDtypeError'
 ]
 

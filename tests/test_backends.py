@@ -1,0 +1,82 @@
+"""Backends by precision: the bf16/fp16 capability check (no silent
+fallback), reduced-precision inference, and speed/compare_backends.py."""
+import json
+
+import matplotlib.image as mpimg
+import pytest
+import torch
+from test_speed import load_speed
+
+from mmseg_sctnet.deploy import dtype as D
+from mmseg_sctnet.deploy.errors import UnsupportedDtypeError
+
+
+def test_bf16_refused_on_a_cpu_without_native_support(monkeypatch):
+    # an AVX2-only CPU (Zen 3): no avx512_bf16 / amx_bf16 flag
+    flags = frozenset({'avx', 'avx2', 'fma', 'sse4_2'})
+    assert D.cpu_bf16_feature(flags) is None
+    assert D.cpu_bf16_feature(flags | {'avx512_bf16'}) == 'avx512_bf16'
+    assert D.cpu_bf16_feature(flags | {'amx_bf16'}) == 'amx_bf16'
+    with pytest.raises(UnsupportedDtypeError, match='AVX512-BF16'):
+        D.check_dtype('bf16', 'cpu', bf16_feature=lambda: None)
+    D.check_dtype('bf16', 'cpu', bf16_feature=lambda: 'avx512_bf16')
+    D.check_dtype('fp32', 'cpu', bf16_feature=lambda: None)
+    with pytest.raises(UnsupportedDtypeError, match='CUDA'):
+        D.check_dtype('fp16', 'cpu')
+    # the speed script refuses before building anything, one error: line
+    monkeypatch.setattr(D, 'cpu_bf16_feature', lambda flags=None: None)
+    ts = load_speed('torch_speed')
+    with pytest.raises(SystemExit) as e:
+        ts.main(['--type', 'sctnet-s-seg50', '--device', 'cpu', '--dtype',
+                 'bf16', '--iters', '1'])
+    assert e.value.code == 1
+
+
+@pytest.mark.skipif(D.cpu_bf16_feature() is None,
+                    reason='this CPU has no native bf16')
+def test_bf16_inference_agrees_with_fp32():
+    from mmseg_sctnet.deploy import (SegmentorWithResize,
+                                     build_inference_model, switch_to_deploy)
+    from mmseg_sctnet.deploy.benchmark import randomize_bn_statistics
+    base = build_inference_model(
+        'configs/sctnet/cityscapes/sctnet-s_seg50_8x2_160k_cityscapes.py')
+    randomize_bn_statistics(base)
+    fp32 = SegmentorWithResize(switch_to_deploy(base))
+    x = torch.randn(1, 3, 64, 128, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ref = fp32(x)
+        for mode in D.MODES:
+            import copy
+            low = D.with_dtype(copy.deepcopy(fp32), 'bf16', 'cpu', mode)
+            out = low(x)
+            assert out.dtype == torch.float32 and out.shape == ref.shape
+            agree = (out.argmax(1) == ref.argmax(1)).float().mean().item()
+            assert agree > 0.95, (mode, agree)
+            assert 0 < (out - ref).abs().max() / ref.abs().max() < 0.1
+
+
+def test_compare_backends_writes_table_json_chart(tmp_path):
+    cb = load_speed('compare_backends')
+    out = tmp_path / 'b'
+    res = cb.main(['--type', 'sctnet-s-seg50', '--shape', '64', '128',
+                   '--backends', 'deploy,ort-fp32,ort-int8,bf16,fp16',
+                   '--rounds', '1', '--warmup', '1', '--calib-num', '2',
+                   '--out-dir', str(out), '--json', str(tmp_path / 'r.json')])
+    saved = json.loads((tmp_path / 'r.json').read_text())
+    assert saved['backends'].keys() == res['backends'].keys()
+    timed = set(saved['backends'])
+    assert {'eager', 'deploy', 'ort-fp32', 'ort-int8'} <= timed
+    # bf16 runs where the CPU has it, and is reported as skipped otherwise
+    assert ('bf16' in timed) == (D.cpu_bf16_feature() is not None)
+    assert ('bf16' in saved['skipped']) != ('bf16' in timed)
+    assert 'fp16' in saved['skipped'] and 'CUDA' in saved['skipped']['fp16']
+    for name, row in saved['backends'].items():
+        assert row['latency_ms'] > 0 and len(row['rounds_ms']) == 1
+    assert saved['backends']['eager']['speedup'] == 1.0
+    assert saved['backends']['ort-fp32']['max_rel_err'] < 1e-4
+    assert saved['backends']['deploy']['max_rel_err'] < 1e-4
+    assert saved['backends']['ort-int8']['agreement'] > 0.8
+    assert saved['cpu'] and isinstance(saved['cpu_flags'], list)
+    assert 'ort-int8' in (out / 'table.txt').read_text()
+    img = mpimg.imread(str(out / 'chart.png'))
+    assert img.ndim == 3 and img.shape[0] > 100

@@ -1,0 +1,146 @@
+"""int8 export: calibration from the train split through the test
+pipeline, float parts, accuracy against fp32 on generated data, and the
+evaluation of the exported files with tools/test.py."""
+import os
+import os.path as osp
+
+import numpy as np
+import onnx
+import pytest
+from _helpers_train import load_tool
+from deploy_helpers import SIZE, make_setup
+
+from mmseg_sctnet.deploy import quantize as Q
+from mmseg_sctnet.deploy.errors import CalibrationDataError
+from mmseg_sctnet.deploy.onnx_export import ort_session
+
+#: random weights: int8 vs fp32 mIoU on the generated val images (points)
+INT8_MIOU_TOLERANCE = 2.0
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('int8'))
+    s = make_setup(root)
+    tool = load_tool('export_onnx.py')
+    s['fp32'] = osp.join(root, 'fp32.onnx')
+    s['int8'] = osp.join(root, 'int8.onnx')
+    tool.main([s['config'], s['ckpt'], '--shape', *map(str, SIZE), '--out',
+               s['fp32']])
+    s['int8_result'] = tool.main([
+        s['config'], s['ckpt'], '--shape', *map(str, SIZE), '--int8',
+        '--calib-num', '4', '--out', s['int8']
+    ])
+    return s
+
+
+def test_int8_file_is_quantized_with_float_parts(setup):
+    res = setup['int8_result']
+    info = res['int8']
+    assert res['precision'] == 'int8' and info['calib_images'] == 4
+    assert info['agreement'] >= 0.85
+    model = onnx.load(setup['int8'])
+    ops = [n.op_type for n in model.graph.node]
+    # per-channel int8 weights: one scale per output channel
+    weights_dq = [
+        n for n in model.graph.node if n.op_type == 'DequantizeLinear' and
+        n.input[0].endswith(('weight_quantized', '_quantized'))
+    ]
+    assert ops.count('QuantizeLinear') > 20 and weights_dq
+    inits = {i.name: i for i in model.graph.initializer}
+    scales = [inits[n.input[1]] for n in weights_dq if n.input[1] in inits]
+    assert any(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)
+    # the parts kept in float compute in float: their outputs are not
+    # re-quantized (they read the dequantized tensors of their inputs)
+    produced_by = {o: n for n in model.graph.node for o in n.output}
+    consumers = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    kept = [n for n in model.graph.node if n.op_type == 'Softmax']
+    assert len(kept) == 6  # 2 per conv attention, 3 CFBlocks in SCTNet-S
+    for n in kept:
+        nxt = [c.op_type for c in consumers[n.output[0]]]
+        assert nxt and 'QuantizeLinear' not in nxt, (n.name, nxt)
+    final = produced_by[model.graph.output[0].name]
+    assert final.op_type == 'Resize'  # float logits, float resize
+    cls = produced_by[final.input[0]]
+    assert cls.op_type == 'Conv' and '/conv_seg' in cls.name
+    assert not any(c.op_type == 'QuantizeLinear' for c in consumers[
+        cls.output[0]])
+    assert 'BatchNormalization' in ops  # no int8 BN kernel: left float
+    # int8 weights: the file is much smaller than the fp32 one
+    assert osp.getsize(setup['int8']) < 0.45 * osp.getsize(setup['fp32'])
+
+
+def test_float_nodes_selection(setup):
+    model = onnx.load(setup['fp32'])
+    names = set(Q.float_nodes(model, ['attention-norm']))
+    by_name = {n.name: n for n in model.graph.node}
+    ops = sorted({by_name[n].op_type for n in names})
+    assert 'Softmax' in ops and 'ReduceSum' in ops and 'Div' in ops
+    assert all('/attn' in n for n in names)
+    assert not any('/key_' in n for n in names)
+    cls = Q.float_nodes(model, ['classifier'])
+    assert [by_name[n].op_type for n in cls] == ['Conv']
+    assert Q.float_nodes(model, []) == []
+
+
+def test_int8_miou_close_to_fp32_and_onnx_equals_pth(setup, tmp_path):
+    """tools/test.py on the .pth, the fp32 and the int8 ONNX files."""
+    tool = load_tool('test.py')
+    res = {}
+    for name in ('ckpt', 'fp32', 'int8'):
+        out = str(tmp_path / f'{name}.json')
+        res[name] = tool.main([
+            setup['config'], setup[name], '--work-dir',
+            str(tmp_path / name), '--metrics-json', out
+        ])
+        assert osp.isfile(out)
+    pth, fp32, int8 = (res[k]['metrics']['mIoU']
+                       for k in ('ckpt', 'fp32', 'int8'))
+    assert abs(fp32 - pth) <= 0.01
+    for c, v in res['ckpt']['per_class'].items():
+        assert res['fp32']['per_class'][c] == v
+    assert abs(int8 - fp32) <= INT8_MIOU_TOLERANCE
+    assert len(res['int8']['per_class']) == 8
+
+
+def test_calibration_reads_the_train_split_through_the_test_pipeline(setup):
+    xs = Q.calibration_inputs(setup['config'], 3, (32, 96))
+    assert len(xs) == 3
+    for x in xs:
+        assert x.shape == (1, 3, 32, 96) and x.dtype == np.float32
+        # normalised by the data preprocessor (ImageNet mean/std), not 0-255
+        assert -3.0 < x.min() and x.max() < 3.0 and x.std() > 0.1
+    # asking for more than the split holds uses all of it
+    assert len(Q.calibration_inputs(setup['config'], 50, SIZE,
+                                    log=lambda *a, **k: None)) == 4
+
+
+def test_missing_or_empty_calibration_set_is_refused(setup, tmp_path):
+    tool = load_tool('export_onnx.py')
+    cfg = str(tmp_path / 'cfg.py')
+    missing = str(tmp_path / 'nowhere') + '/'
+    with open(setup['config']) as f:
+        text = f.read().replace(setup['data'], missing)
+    with open(cfg, 'w') as f:
+        f.write(text)
+    with pytest.raises(CalibrationDataError, match='no calibration data'):
+        Q.calibration_inputs(cfg, 4, SIZE)
+    out = str(tmp_path / 'x.onnx')
+    with pytest.raises(SystemExit) as e:
+        tool.main([cfg, setup['ckpt'], '--shape', '64', '128', '--int8',
+                   '--out', out])
+    assert e.value.code == 1 and not osp.exists(out)
+    # the folder exists but holds no image
+    os.makedirs(osp.join(missing, 'leftImg8bit', 'train'))
+    with pytest.raises(CalibrationDataError, match='0 images'):
+        Q.calibration_inputs(cfg, 4, SIZE)
+
+
+def test_int8_session_runs_any_batch(setup):
+    sess = ort_session(setup['int8'])
+    x = np.random.RandomState(0).randn(1, 3, *SIZE).astype(np.float32)
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert out.shape == (1, 8, *SIZE) and np.isfinite(out).all()
