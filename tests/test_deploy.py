@@ -11,10 +11,11 @@ from model_helpers import (CITY_CONFIG, randomize_state,
 from reference_sctnet import sctnet_logits
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmseg_sctnet.deploy import (DeploySCTNet, PreNormConv2d,
+from mmseg_sctnet.deploy import (DeployConvAttention, PreNormConv2d,
                                  SegmentorWithResize, bn_scale_shift,
-                                 build_inference_model, fuse_conv_bn,
-                                 is_deployed, load_inference_model,
+                                 build_inference_model, deploy_modules,
+                                 fuse_conv_bn, is_deployed,
+                                 load_inference_model,
                                  switch_to_deploy)
 
 # README: deploy outputs equal eager mode within 3.3e-6 (relative); the
@@ -124,7 +125,11 @@ def test_deploy_equals_eager(size, hw, opts):
 def test_deployed_structure():
     deployed = switch_to_deploy(copy.deepcopy(eager_model('S')))
     assert is_deployed(deployed) and deployed.auxiliary_head is None
-    assert isinstance(deployed.backbone, DeploySCTNet)
+    assert is_deployed(deployed.backbone)
+    bb = deployed.backbone
+    for block in (bb.layer3_2, bb.layer4, bb.layer5):  # each block's own form
+        assert isinstance(block.attn_l, DeployConvAttention)
+        assert isinstance(block.mlp_l.conv1, PreNormConv2d)
     bns = [n for n, m in deployed.named_modules() if isinstance(m, _BatchNorm)]
     # left: DAPPM (each BN -> ReLU -> conv) and the head's bn1 (-> ReLU)
     assert all(n.startswith('backbone.spp.') for n in bns[:-1])
@@ -135,6 +140,29 @@ def test_deployed_structure():
     assert all(not p.requires_grad for p in deployed.parameters())
     w = deployed.backbone.layer1[0].conv1.weight
     assert w.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_deploy_walk_uses_each_modules_own_form():
+    """The contract a new block follows: ``switch_to_deploy(fold_prenorm)``
+    returns the module to use at inference; the walk reaches children
+    before parents and leaves other modules alone."""
+    calls = []
+
+    class Block(nn.Module):
+
+        def __init__(self, name, *children):
+            super().__init__()
+            self.name, self.body = name, nn.Sequential(*children)
+
+        def switch_to_deploy(self, fold_prenorm=True):
+            calls.append((self.name, fold_prenorm))
+            return nn.Identity() if self.name == 'inner' else self
+
+    model = nn.Sequential(nn.Conv2d(1, 1, 1), Block('outer', Block('inner')))
+    assert deploy_modules(model, fold_prenorm=False) is model
+    assert calls == [('inner', False), ('outer', False)]
+    assert isinstance(model[1].body[0], nn.Identity)
+    assert isinstance(model[0], nn.Conv2d)
 
 
 def test_mmseg_predict_path_unchanged():

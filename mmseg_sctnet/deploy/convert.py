@@ -1,4 +1,13 @@
-"""``switch_to_deploy``: turn a trained SCTNet into its inference graph."""
+"""``switch_to_deploy``: turn a trained SCTNet into its inference graph.
+
+Each block keeps its own inference form next to it (timm's
+``reparameterize()`` pattern): a module that computes differently at
+inference defines ``switch_to_deploy(fold_prenorm=True)`` and returns the
+module to use (itself, folded in place, or a new module such as
+:class:`~mmseg_sctnet.models.layers.DeployConvAttention`). This file only
+walks the model, removes the training-only heads and sets the memory
+format. A new block needs its own ``switch_to_deploy``, nothing here.
+"""
 from typing import Optional
 
 import torch
@@ -6,18 +15,14 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from ..models.backbones import SCTNet
-from ..models.decode_heads import SCTHead
-from .fuse import fuse_conv_bn
-from .modules import DeploySCTNet
 
 DEPLOY_ATTR = '_sctnet_deploy'
 
 
 def is_deployed(model: nn.Module) -> bool:
     """True when :func:`switch_to_deploy` was applied to ``model``."""
-    return getattr(model, DEPLOY_ATTR, None) is not None or isinstance(
-        model, DeploySCTNet) or isinstance(
-            getattr(model, 'backbone', None), DeploySCTNet)
+    return (getattr(model, DEPLOY_ATTR, None) is not None or getattr(
+        getattr(model, 'backbone', None), DEPLOY_ATTR, None) is not None)
 
 
 def deploy_options(model: nn.Module) -> Optional[dict]:
@@ -26,17 +31,23 @@ def deploy_options(model: nn.Module) -> Optional[dict]:
     return dict(opts) if opts is not None else None
 
 
-def _deploy_head(head: SCTHead) -> None:
-    """Fold ``bn2`` into ``conv1`` of an SCTHead (in place).
+def deploy_modules(module: nn.Module, fold_prenorm: bool = True) -> nn.Module:
+    """Replace every module under ``module`` that defines
+    ``switch_to_deploy`` by what it returns, children before parents;
+    returns ``module``'s own replacement (``module`` itself when it has no
+    such method)."""
+    for name, child in list(module.named_children()):
+        new = deploy_modules(child, fold_prenorm)
+        if new is not child:
+            setattr(module, name, new)
+    method = getattr(module, 'switch_to_deploy', None)
+    return method(fold_prenorm=fold_prenorm) if callable(method) else module
 
-    ``bn1`` stays: a ReLU separates it from ``conv1``. The head's
-    ``forward`` is unchanged and computes ``cls(relu(conv1'(relu(bn1(x)))))``.
-    """
-    head.conv1 = fuse_conv_bn(head.conv1, head.bn2)
-    head.bn2 = nn.Identity()
-    head.relu = nn.ReLU(inplace=True)  # both uses see fresh tensors
-    if head.dropout is not None and not head.dropout.p:
-        head.dropout = None
+
+def _channels_last_input(module, args):
+    """Forward pre-hook: the input in channels-last memory format."""
+    return (args[0].contiguous(memory_format=torch.channels_last), ) + tuple(
+        args[1:])
 
 
 def _contiguous_logits(module, args, output):
@@ -50,6 +61,17 @@ def _contiguous_logits(module, args, output):
     return output.contiguous()
 
 
+def _finish(model: nn.Module, backbone: nn.Module, opts: dict) -> None:
+    if opts['channels_last']:
+        model.to(memory_format=torch.channels_last)
+        backbone.register_forward_pre_hook(_channels_last_input)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
+    setattr(model, DEPLOY_ATTR, opts)
+    setattr(backbone, DEPLOY_ATTR, opts)
+
+
 @torch.no_grad()
 def switch_to_deploy(model: nn.Module,
                      fold_prenorm: bool = True,
@@ -58,17 +80,17 @@ def switch_to_deploy(model: nn.Module,
 
     * training-only heads (``auxiliary_head``: AU_SCTHead and the SIAM
       guidance head with the teacher) are removed;
-    * every BatchNorm that follows a convolution is folded into it (stem,
-      BasicBlocks and their shortcuts, the stage-4 down-sampling, the decode
-      head's ``bn2``);
-    * the pre-norms of the conv attention and of the CFBlock MLP are folded
-      exactly, border corrections included (``fold_prenorm``);
-    * DropPath/Dropout are dropped, ReLUs and residual sums run in place,
-      the attention uses pre-transposed kernels and a channels-last dual
-      normalisation;
+    * every module with a ``switch_to_deploy`` method is replaced by its
+      inference form: every BatchNorm that follows a convolution folded
+      into it (stem, BasicBlocks and their shortcuts, the stage-4
+      down-sampling, the decode head's ``bn2``); the pre-norms of the conv
+      attention and of the CFBlock MLP folded exactly, border corrections
+      included (``fold_prenorm``); DropPath/Dropout dropped, ReLUs in
+      place; the attention with pre-transposed kernels and a channels-last
+      dual normalisation;
     * with ``channels_last`` the weights are stored channels-last and the
-      input is converted on entry (faster convolutions on CPU and on
-      tensor-core GPUs).
+      input is converted on entry to the backbone (faster convolutions on
+      CPU and on tensor-core GPUs).
 
     BatchNorms that stay (DAPPM, the decode head's ``bn1``) are each
     followed by a ReLU before their convolution and cannot be folded.
@@ -78,10 +100,8 @@ def switch_to_deploy(model: nn.Module,
     inference-only (no gradients; ``loss`` is not supported).
 
     Args:
-        model: an ``EncoderDecoder``/``EncoderDecoderDistill`` with an
-            :class:`SCTNet` backbone (converted in place and returned), or an
-            :class:`SCTNet` backbone (a new :class:`DeploySCTNet` is
-            returned).
+        model: an ``EncoderDecoder``/``EncoderDecoderDistill`` or an
+            :class:`SCTNet` backbone, converted in place and returned.
         fold_prenorm (bool): fold the CFBlocks' pre-norms. Default True.
         channels_last (bool): channels-last memory format. Default True.
 
@@ -90,21 +110,20 @@ def switch_to_deploy(model: nn.Module,
 
     Raises:
         TypeError: ``model`` contains no SCTNet backbone.
+        ValueError: ``model`` was deployed with other options.
     """
     opts = dict(fold_prenorm=bool(fold_prenorm),
                 channels_last=bool(channels_last))
-    if isinstance(model, SCTNet):
-        model.eval()
-        out = DeploySCTNet(model, fold_prenorm, channels_last).eval()
-        if channels_last:
-            out.to(memory_format=torch.channels_last)
-        setattr(out, DEPLOY_ATTR, opts)
-        return out
     if is_deployed(model):
         old = deploy_options(model)
         if old is not None and old != opts:
             raise ValueError(f'model already deployed with {old}; build it '
                              f'again to deploy with {opts}')
+        return model
+    if isinstance(model, SCTNet):
+        model.eval()
+        deploy_modules(model, fold_prenorm)
+        _finish(model, model, opts)
         return model
     backbone = getattr(model, 'backbone', None)
     if not isinstance(backbone, SCTNet):
@@ -113,20 +132,17 @@ def switch_to_deploy(model: nn.Module,
             f'{type(model).__name__} with backbone '
             f'{type(backbone).__name__}')
     model.eval()
-    model.backbone = DeploySCTNet(backbone, fold_prenorm, channels_last)
     if getattr(model, 'auxiliary_head', None) is not None:
         model.auxiliary_head = None
-    if isinstance(model.decode_head, SCTHead):
-        _deploy_head(model.decode_head)
-    else:
+    # the segmentor's own switch_to_deploy calls this function: walk its
+    # children only
+    for name, child in list(model.named_children()):
+        setattr(model, name, deploy_modules(child, fold_prenorm))
+    if not callable(getattr(model.decode_head, 'switch_to_deploy', None)):
         print_log(
             f'switch_to_deploy: decode head {type(model.decode_head).__name__}'
-            ' is not an SCTHead and is kept as it is', logger='current')
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+            ' has no switch_to_deploy and is kept as it is', logger='current')
+    _finish(model, model.backbone, opts)
+    if opts['channels_last']:
         model.decode_head.register_forward_hook(_contiguous_logits)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.eval()
-    setattr(model, DEPLOY_ATTR, opts)
     return model

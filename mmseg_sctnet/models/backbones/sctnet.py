@@ -8,8 +8,10 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import DAPPM, BasicBlock, CFBlock, init_sctnet_weights
+from ..layers import (DAPPM, BasicBlock, CFBlock, fuse_conv_bn_sequential,
+                      init_sctnet_weights)
 from ..utils import load_file_into, resolve_norm_cfg
 
 
@@ -190,6 +192,18 @@ class SCTNet(BaseModule):
             allow_unexpected=True,
             detail=f'This backbone is SCTNet-{size} (base_channels '
             f'{self.base_channels}).')
+
+    def switch_to_deploy(self, fold_prenorm: bool = True) -> 'SCTNet':
+        """Inference form of the layers the backbone owns, in place: the
+        stem's and ``convdown4``'s conv-BN pairs folded, their ReLUs in
+        place. The blocks (BasicBlock, CFBlock with its attention and MLP,
+        DAPPM) have their own ``switch_to_deploy``;
+        :func:`mmseg_sctnet.deploy.switch_to_deploy` walks the model and
+        calls each. ``forward`` is unchanged."""
+        if isinstance(self.conv1[1], _BatchNorm):  # not deployed yet
+            self.conv1 = fuse_conv_bn_sequential(self.conv1)
+            self.convdown4 = fuse_conv_bn_sequential(self.convdown4)
+        return self
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         x1 = self.layer1(self.conv1(x))  # c, 1/4 (no ReLU)

@@ -5,7 +5,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ..layers import init_sctnet_weights
+from ..layers import fuse_conv_bn, init_sctnet_weights
 from ..utils import resolve_norm_cfg
 
 
@@ -39,6 +39,20 @@ class SCTHead(BaseDecodeHead):
         nn.init.normal_(self.conv_seg.weight, std=0.01)
         nn.init.zeros_(self.conv_seg.bias)
         self._is_init = True
+
+    def switch_to_deploy(self, fold_prenorm: bool = True) -> 'SCTHead':
+        """Inference form, in place: ``bn2`` folded into ``conv1``, ReLUs in
+        place, a zero dropout removed. ``bn1`` stays: a ReLU separates it
+        from ``conv1``. ``forward`` is unchanged and computes
+        ``cls(relu(conv1'(relu(bn1(x)))))``."""
+        if isinstance(self.bn2, nn.Identity):
+            return self  # already deployed
+        self.conv1 = fuse_conv_bn(self.conv1, self.bn2)
+        self.bn2 = nn.Identity()
+        self.relu = nn.ReLU(inplace=True)  # both uses see fresh tensors
+        if self.dropout is not None and not self.dropout.p:
+            self.dropout = None
+        return self
 
     def forward(self, inputs) -> Tensor:
         x = self._transform_inputs(inputs)

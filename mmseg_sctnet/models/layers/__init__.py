@@ -1,12 +1,17 @@
 """Building blocks of the SCTNet student (paper names)."""
 from .basic_block import BasicBlock
 from .cf_block import CFBlock
-from .conv_attention import ConvolutionalAttention
+from .conv_attention import (ConvolutionalAttention, DeployConvAttention,
+                             dual_norm_any_format)
 from .dappm import DAPPM
+from .fold import (PreNormConv2d, bn_scale_shift, fuse_conv_bn,
+                   fuse_conv_bn_sequential)
 from .mlp import MLP
 from .weight_init import init_sctnet_weights
 
 __all__ = [
     'BasicBlock', 'CFBlock', 'ConvolutionalAttention', 'DAPPM', 'MLP',
-    'init_sctnet_weights'
+    'init_sctnet_weights', 'DeployConvAttention', 'dual_norm_any_format',
+    'PreNormConv2d', 'bn_scale_shift', 'fuse_conv_bn',
+    'fuse_conv_bn_sequential'
 ]

@@ -5,6 +5,9 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .fold import fuse_conv_bn
 
 
 class BasicBlock(BaseModule):
@@ -48,3 +51,21 @@ class BasicBlock(BaseModule):
         residual = x if self.downsample is None else self.downsample(x)
         out = out + residual
         return out if self.no_relu else self.relu(out)
+
+    def switch_to_deploy(self, fold_prenorm: bool = True) -> 'BasicBlock':
+        """Inference form, in place: ``bn1``, ``bn2`` and the shortcut's BN
+        folded into their convolutions, ReLUs in place (they only see
+        temporaries). Same function in eval mode; the state dict keeps
+        ``conv1``, ``conv2`` and ``downsample`` (one conv). No pre-norm, so
+        ``fold_prenorm`` does not apply.
+        """
+        if not isinstance(self.bn1, _BatchNorm):
+            return self  # already deployed
+        self.conv1 = fuse_conv_bn(self.conv1, self.bn1)
+        self.conv2 = fuse_conv_bn(self.conv2, self.bn2)
+        self.bn1, self.bn2 = nn.Identity(), nn.Identity()
+        if self.downsample is not None:
+            conv, bn = self.downsample
+            self.downsample = fuse_conv_bn(conv, bn)
+        self.relu = nn.ReLU(inplace=True)
+        return self

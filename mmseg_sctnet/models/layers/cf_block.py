@@ -47,3 +47,10 @@ class CFBlock(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.drop_path(self.attn_l(x))
         return x + self.drop_path(self.mlp_l(x))
+
+    def switch_to_deploy(self, fold_prenorm: bool = True) -> 'CFBlock':
+        """Inference form, in place: DropPath removed. ``attn_l`` and
+        ``mlp_l`` have their own ``switch_to_deploy`` (the deploy walk
+        reaches them first)."""
+        self.drop_path = nn.Identity()
+        return self

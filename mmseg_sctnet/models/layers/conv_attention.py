@@ -6,6 +6,8 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from .fold import PreNormConv2d, bn_scale_shift
+
 
 def dual_norm(x: Tensor, num_heads: int) -> Tensor:
     """Dual normalisation of the attention map.
@@ -81,3 +83,82 @@ class ConvolutionalAttention(BaseModule):
         x = self.norm(x)
         return (self._branch(x, self.kv, (3, 0)) +
                 self._branch(x, self.kv3, (0, 3)))
+
+    def switch_to_deploy(self,
+                         fold_prenorm: bool = True) -> 'DeployConvAttention':
+        """The inference form: a :class:`DeployConvAttention` built from
+        this module (BN in eval mode). Same function."""
+        return DeployConvAttention(self, fold_prenorm)
+
+
+def dual_norm_any_format(x: Tensor, num_heads: int) -> Tensor:
+    """:func:`dual_norm` for NCHW or channels-last input.
+
+    A channels-last tensor is normalised through an
+    ``[N, H*W, heads, C/heads]`` view, which avoids the two full copies a
+    NCHW reshape would make; the result keeps the input's memory format.
+    Shapes: ``[N, C, H, W] -> [N, C, H, W]``.
+    """
+    n, c, h, w = x.shape
+    if (not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)):
+        t = x.permute(0, 2, 3, 1).reshape(n, h * w, num_heads, c // num_heads)
+        t = F.softmax(t, dim=1)
+        t = t.div_(t.sum(dim=3, keepdim=True).add_(1e-6))
+        return t.reshape(n, h, w, c).permute(0, 3, 1, 2)
+    t = F.softmax(x.reshape(n, num_heads, c // num_heads, h * w), dim=3)
+    t = t.div_(t.sum(dim=2, keepdim=True).add_(1e-6))
+    return t.reshape(n, c, h, w)
+
+
+def _frozen(t: Tensor) -> nn.Parameter:
+    return nn.Parameter(t.detach().clone(), requires_grad=False)
+
+
+class DeployConvAttention(nn.Module):
+    """Inference form of :class:`ConvolutionalAttention`, pre-norm folded.
+
+    ``conv(BN(x), K_h)`` and ``conv(BN(x), K_w)`` become
+    :class:`~.fold.PreNormConv2d` (``key_h``, ``key_w``; exact at the
+    borders) or, with ``fold_prenorm=False``, ``norm`` + plain convs; the
+    value convolutions use stored ``K^T`` kernels (``value_h``,
+    ``value_w``) and the dual normalisation works on channels-last tensors
+    directly. Shapes: ``[N, C, H, W] -> [N, C, H, W]``.
+    """
+
+    def __init__(self, attn: ConvolutionalAttention, fold_prenorm=True):
+        super().__init__()
+        self.num_heads = attn.num_heads
+        kv, kv3 = attn.kv.detach(), attn.kv3.detach()
+        if fold_prenorm:
+            s, t = bn_scale_shift(attn.norm)
+            self.norm = None
+            self.key_h = PreNormConv2d(kv, None, s, t, (3, 0))
+            self.key_w = PreNormConv2d(kv3, None, s, t, (0, 3))
+        else:
+            self.norm = attn.norm
+            self.key_h = _KeyConv(kv, (3, 0))
+            self.key_w = _KeyConv(kv3, (0, 3))
+        self.value_h = _frozen(kv.transpose(0, 1).contiguous())
+        self.value_w = _frozen(kv3.transpose(0, 1).contiguous())
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.norm is not None:
+            x = self.norm(x)
+        a = dual_norm_any_format(self.key_h(x), self.num_heads)
+        b = dual_norm_any_format(self.key_w(x), self.num_heads)
+        out = F.conv2d(a, self.value_h, padding=(3, 0))
+        out += F.conv2d(b, self.value_w, padding=(0, 3))
+        return out
+
+
+class _KeyConv(nn.Module):
+    """A bias-free convolution with a given kernel (unfolded pre-norm)."""
+
+    def __init__(self, kernel: Tensor, padding):
+        super().__init__()
+        self.weight = _frozen(kernel)
+        self.padding = padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, padding=self.padding)

@@ -72,3 +72,13 @@ class DAPPM(BaseModule):
                 pooled, size=size, mode='bilinear', align_corners=False)
             levels.append(getattr(self, f'process{i}')(up + levels[-1]))
         return self.compression(torch.cat(levels, dim=1)) + self.shortcut(x)
+
+    def switch_to_deploy(self, fold_prenorm: bool = True) -> 'DAPPM':
+        """Inference form, in place: ReLUs in place. Every BN is followed by
+        a ReLU before its conv, so none folds; they stay BatchNorms in eval
+        mode."""
+        for seq in self.children():
+            for i, m in enumerate(seq):
+                if type(m) is nn.ReLU:
+                    seq[i] = nn.ReLU(inplace=True)
+        return self

@@ -3,6 +3,9 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .fold import PreNormConv2d, bn_scale_shift
 
 
 class MLP(BaseModule):
@@ -39,3 +42,17 @@ class MLP(BaseModule):
     def forward(self, x: Tensor) -> Tensor:
         x = self.drop(self.act(self.conv1(self.norm(x))))
         return self.drop(self.conv2(x))
+
+    def switch_to_deploy(self, fold_prenorm: bool = True) -> 'MLP':
+        """Inference form, in place: dropout removed and, with
+        ``fold_prenorm``, the BN folded exactly into ``conv1`` (a
+        :class:`~.fold.PreNormConv2d`, border-corrected). Same function in
+        eval mode."""
+        self.drop = nn.Identity()
+        if fold_prenorm and isinstance(self.norm, _BatchNorm):
+            s, t = bn_scale_shift(self.norm)
+            conv = self.conv1
+            self.conv1 = PreNormConv2d(conv.weight, conv.bias, s, t,
+                                       conv.padding)
+            self.norm = nn.Identity()
+        return self

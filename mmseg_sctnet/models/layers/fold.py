@@ -1,6 +1,7 @@
 """Exact folding of BatchNorm layers into convolutions (inference only).
 
-Two cases:
+The blocks' ``switch_to_deploy`` methods use these to build their inference
+forms (see :func:`mmseg_sctnet.deploy.switch_to_deploy`). Two cases:
 
 * **post-norm** (``BN(conv(x))``): always exact, the classic fold
   ``W' = W * s``, ``b' = (b - mean) * s + beta`` with
@@ -77,6 +78,29 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
     fused.weight.requires_grad_(False)
     fused.bias.requires_grad_(False)
     return fused
+
+
+def fuse_conv_bn_sequential(seq: nn.Sequential) -> nn.Sequential:
+    """A new ``nn.Sequential`` with every ``conv -> BN`` pair of ``seq``
+    folded (:func:`fuse_conv_bn`) and its ReLUs in place (they follow a
+    convolution, so they only see temporaries).
+
+    E.g. the stem ``[conv, BN, ReLU, conv, BN, ReLU]`` becomes
+    ``[conv', ReLU, conv', ReLU]``.
+    """
+    layers = list(seq)
+    out = []
+    i = 0
+    while i < len(layers):
+        m = layers[i]
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(m, nn.Conv2d) and isinstance(nxt, _BatchNorm):
+            out.append(fuse_conv_bn(m, nxt))
+            i += 2
+            continue
+        out.append(nn.ReLU(inplace=True) if type(m) is nn.ReLU else m)
+        i += 1
+    return nn.Sequential(*out)
 
 
 class PreNormConv2d(nn.Module):
