@@ -31,7 +31,8 @@ from model_helpers import ROOT
 DOCS = [
     'README.md', 'docs/getting_started.md', 'docs/custom_dataset.md',
     'docs/faq.md', 'docs/dataset_prepare.md', 'docs/demo.md',
-    'docs/speed.md', 'docs/deploy.md', 'docs/reliability.md'
+    'docs/speed.md', 'docs/deploy.md', 'docs/reliability.md',
+    'CONTRIBUTING.md'
 ]
 SHELL_LANGS = {'bash', 'sh', 'shell', 'console', 'zsh'}
 PLAIN_STARTS = ('python', 'bash', 'make')

@@ -41,8 +41,8 @@ class Rule:
     """One finding of the checker.
 
     ``check(s)`` gets the :class:`SplitData` of the split being checked
-    and returns ``None`` (no problem) or ``(message, files)``: the message names the
-    files and values and says the fix. ``stage`` is when it runs:
+    and returns ``None`` (no problem) or ``(message, files)``: the message
+    names the files and values and says the fix. ``stage`` is when it runs:
     ``'config'``, ``'entries'`` (every entry, file existence), ``'files'``
     and ``'values'`` (the loaded sample). A rule is skipped when one of the
     codes in ``unless`` was found (it would repeat that finding).
