@@ -32,7 +32,7 @@ DOCS = [
     'README.md', 'docs/getting_started.md', 'docs/custom_dataset.md',
     'docs/faq.md', 'docs/dataset_prepare.md', 'docs/demo.md',
     'docs/speed.md', 'docs/deploy.md', 'docs/reliability.md',
-    'CONTRIBUTING.md'
+    'CONTRIBUTING.md', 'docs/pretrain.md'
 ]
 SHELL_LANGS = {'bash', 'sh', 'shell', 'console', 'zsh'}
 PLAIN_STARTS = ('python', 'bash', 'make')
