@@ -12,14 +12,16 @@ The EMA weights are exported when the run kept them (EMAHook), unless
 ``--weights raw``. Every backbone tensor must be in CKPT with the right
 shape (of the backbone in --config, or of the SCTNet whose widths the
 tensors show); otherwise nothing is written and the missing ones are named.
-CKPT is read with ``weights_only=True`` and never modified; OUT is never
-CKPT and is overwritten only with ``--force``.
+CKPT is read with ``weights_only=True`` and never written; OUT is never
+CKPT and is replaced only with ``--force``.
+Logic: :func:`mmseg_sctnet.pretrain.convert.export_backbone`.
 """
 import argparse
 
 import _bootstrap  # noqa: F401
 
 from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.pretrain import export_backbone
 
 
 def parse_args(argv=None):
@@ -35,29 +37,22 @@ def parse_args(argv=None):
         choices=['auto', 'ema', 'raw'],
         default='auto',
         help='EMA or raw weights (auto: EMA when present)')
-    p.add_argument('--force', action='store_true', help='overwrite OUTPUT')
+    p.add_argument(
+        '--force',
+        action='store_true',
+        help='replace an existing OUTPUT (never CHECKPOINT itself)')
     return p.parse_args(argv)
 
 
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    import mmseg_sctnet  # noqa: F401  (registers SCTNet)
-    from mmseg_sctnet.pretrain import export_backbone
-    res = export_backbone(
+    return export_backbone(
         args.checkpoint,
         args.output,
         config=args.config,
         weights=args.weights,
         force=args.force)
-    which = ('EMA weights' if res['weights'] == 'ema' else
-             'raw weights (no EMA in the checkpoint)'
-             if args.weights == 'auto' else 'raw weights')
-    arch = ', '.join(f'{k}={v}' for k, v in res['backbone'].items()
-                     if k != 'type')
-    print(f'exported {res["num_tensors"]} backbone tensors ({which}; '
-          f'every tensor of SCTNet({arch}) present) to {res["dst"]}')
-    return res
 
 
 if __name__ == '__main__':

@@ -226,6 +226,15 @@ def export_backbone(src: str,
             (k, v.detach().clone().contiguous()) for k, v in state.items()),
         meta=meta)
     write_file(dst, torch_bytes(out), overwrite=force, inputs=[src])
+    which_text = {
+        'ema': 'EMA weights',
+        'raw': 'raw weights' + (' (no EMA in the checkpoint)'
+                                if weights == 'auto' else '')
+    }[which]
+    arch = ', '.join(f'{k}={v}' for k, v in meta['backbone'].items()
+                     if k != 'type')
+    print(f'exported {len(state)} backbone tensors ({which_text}; every '
+          f'tensor of SCTNet({arch}) present) to {dst}')
     return dict(
         dst=dst,
         weights=which,
