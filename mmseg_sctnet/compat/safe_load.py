@@ -81,7 +81,8 @@ def register_safe_globals() -> None:
     """Allow-list the non-tensor objects of MMEngine / mmcv-0.x checkpoints.
 
     Idempotent. Uses :func:`torch.serialization.add_safe_globals`, which only
-    affects ``weights_only=True`` loading.
+    affects ``weights_only=True`` loading; its ``(object, name)`` pairs (the
+    restricted ``getattr``, NumPy's two module names) need torch >= 2.6.
     """
     global _REGISTERED
     if _REGISTERED:
@@ -103,8 +104,9 @@ def _refusal_reason(err: Exception) -> str:
     import re
     text = str(err)
     m = re.search(r'GLOBAL ([\w.]+)', text)
-    if m:
-        return f'the file references {m.group(1)}'
+    if m:  # recent torch releases name builtins without the module
+        name = m.group(1) if '.' in m.group(1) else f'builtins.{m.group(1)}'
+        return f'the file references {name}'
     for ln in text.splitlines():
         if 'only HistoryBuffer' in ln:
             return ln.strip()
