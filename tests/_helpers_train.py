@@ -114,8 +114,9 @@ def small_run_options(data_root, crop=(64, 64), test_scale=(128, 64),
     """--cfg-options for a tiny CPU run of an official leaf config.
 
     ``crop`` is (h, w); ``test_scale`` (w, h). The pipelines of every
-    dataset base have RandomResize at index 2, RandomCrop at 3 and Pad at
-    6 in training, Resize at 1 in testing.
+    dataset base have RandomResize at index 2 and RandomCrop at 3 in
+    training, Resize at 1 in testing; the data preprocessor pads the crops
+    to ``crop``.
     """
     h, w = crop
     opts = [
@@ -128,7 +129,7 @@ def small_run_options(data_root, crop=(64, 64), test_scale=(128, 64),
         f'train_dataloader.dataset.pipeline.2.scale=({2 * w},{h})',
         'train_dataloader.dataset.pipeline.2.ratio_range=(0.75,1.25)',
         f'train_dataloader.dataset.pipeline.3.crop_size=({h},{w})',
-        f'train_dataloader.dataset.pipeline.6.size=({w},{h})',
+        f'model.data_preprocessor.size=({h},{w})',
     ]
     for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [

@@ -46,6 +46,7 @@ _base_ = [{BASE_CONFIG!r}]
 norm_cfg = dict(type='BN', requires_grad=True)
 crop_size = (64, 128)
 model = dict(
+    data_preprocessor=dict(size=crop_size),
     use_siam={use_siam!r},
     backbone=dict(init_cfg=None, norm_cfg=norm_cfg),
     decode_head=dict(norm_cfg=norm_cfg),
@@ -59,7 +60,6 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='Pad', size=crop_size[::-1], pad_val=dict(img=0, seg=255)),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(

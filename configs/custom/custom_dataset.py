@@ -40,7 +40,6 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='Pad', size=crop_size[::-1], pad_val=dict(img=0, seg=255)),
     dict(type='PackSegInputs')
 ]
 test_pipeline = [

@@ -14,6 +14,8 @@ _base_ = [
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py'
 ]
 model = dict(
+    # pad training crops to crop_size after normalisation (image 0, label 255)
+    data_preprocessor=dict(size=_base_.crop_size),  # noqa: F821
     # ImageNet initialisation of the student (official SCT-S_Pretrain; set
     # init_cfg=None to train from scratch)
     backbone=dict(

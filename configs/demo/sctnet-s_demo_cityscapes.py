@@ -17,6 +17,7 @@ _base_ = [
 norm_cfg = dict(type='BN', requires_grad=True)
 teacher_checkpoint = 'demo_output/teacher/segformer_mit-b0_teacher.pth'
 model = dict(
+    data_preprocessor=dict(size=_base_.crop_size),  # noqa: F821
     backbone=dict(norm_cfg=norm_cfg, init_cfg=None),
     decode_head=dict(num_classes=8, norm_cfg=norm_cfg),
     auxiliary_head=dict(norm_cfg=norm_cfg),

@@ -14,9 +14,12 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True,
+        # Training crops smaller than the crop size are padded here, AFTER
+        # normalisation (image 0, label 255 = ignored), as the official
+        # Normalize -> Pad pipeline does. Every leaf config sets
+        # size=crop_size; test images are never padded (no test_cfg).
         pad_val=0,
-        seg_pad_val=255,
-        size_divisor=1),  # crops are padded to crop_size in the pipeline
+        seg_pad_val=255),
     use_siam=True,  # False: plain student training (the SIAM ablation)
     backbone=dict(
         type='SCTNet',
