@@ -12,7 +12,7 @@
 #       --cfg-options model.use_siam=False        # the ablation without SIAM
 _base_ = [
     '../_base_/models/sctnet-s.py', './_base_/demo_cityscapes.py',
-    '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_160k.py', '../_base_/default_runtime.py'
 ]
 norm_cfg = dict(type='BN', requires_grad=True)
 teacher_checkpoint = 'demo_output/teacher/segformer_mit-b0_teacher.pth'

@@ -4,7 +4,10 @@
 # tools/demo.py trains it, then converts it with tools/pth_convert.py.
 #
 #   python tools/train.py configs/demo/segformer_mit-b0_demo_cityscapes.py
-_base_ = ['./_base_/demo_cityscapes.py', '../_base_/default_runtime.py']
+_base_ = [
+    './_base_/demo_cityscapes.py', '../_base_/schedules/schedule_160k.py',
+    '../_base_/default_runtime.py'
+]
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='EncoderDecoder',

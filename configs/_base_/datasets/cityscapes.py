@@ -1,10 +1,12 @@
-# Cityscapes, SCTNet Seg50 setting (official): random rescale 0.25-1.5 of
-# 2048x1024, 512x1024 crops, 8 images/GPU x 2 GPUs; test at 1024x512.
+# Cityscapes, SCTNet Seg50 (official): MMSegmentation's Cityscapes base
+# (data root, layout, classes, evaluator) with the official differences:
+# random rescale 0.25-1.5 of 2048x1024 (MMSegmentation: 0.5-2.0), 8 images
+# and 4 workers per GPU (2 and 2), test at 1024x512 (2048x1024).
 # Expects data/cityscapes/{leftImg8bit,gtFine}/{train,val} with
 # *_gtFine_labelTrainIds.png (docs/dataset_prepare.md).
-_base_ = ['../schedules/schedule_160k.py']
-dataset_type = 'CityscapesDataset'
-data_root = 'data/cityscapes/'
+# Crops smaller than crop_size are padded by the data preprocessor
+# (model.data_preprocessor.size = crop_size), after normalisation.
+_base_ = ['mmseg::_base_/datasets/cityscapes.py']
 crop_size = (512, 1024)  # (h, w)
 test_scale = (1024, 512)  # (w, h)
 train_pipeline = [
@@ -26,28 +28,30 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
+# tools/test.py --tta: MMSegmentation's ratios and flips around this
+# config's test scale (MMSegmentation's bases scale the original image,
+# which is not the SCTNet test size)
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
+                    keep_ratio=True) for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadAnnotations')],
+            [dict(type='PackSegInputs')],
+        ])
+]
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(
-            img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(
-            img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
-        pipeline=test_pipeline))
+    batch_size=8, num_workers=4, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator

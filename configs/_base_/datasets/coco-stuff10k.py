@@ -1,14 +1,14 @@
-# COCO-Stuff-10K (171 classes), official SCTNet setting: random rescale
-# 0.5-2.0 of 2560x640, 640x640 crops, 4 images/GPU x 4 GPUs, test at
-# 2560x640. Labels: *_labelTrainIds.png written by
-# tools/dataset_converters/coco_stuff10k.py (0 = unlabeled, so
-# reduce_zero_label=True, as in MMSegmentation's own config).
-# Official COCO-Stuff settings: lr 6e-5, weight decay 0.01 (none on norms),
-# min lr 0, checkpoint and evaluation every 4000 iterations.
-_base_ = ['../schedules/schedule_160k.py']
-dataset_type = 'COCOStuffDataset'
-data_root = 'data/coco_stuff10k'
-crop_size = (640, 640)
+# COCO-Stuff-10K (171 classes), official SCTNet setting: MMSegmentation's
+# COCO-Stuff-10K base (layout, reduce_zero_label, 4 images and 4 workers
+# per GPU) with random rescale 0.5-2.0 of 2560x640 (MMSegmentation:
+# 2048x512), 640x640 crops (512x512), test at 2560x640 (2048x512).
+# Labels: *_labelTrainIds.png written by tools/dataset_converters/
+# coco_stuff10k.py (0 = unlabeled, hence reduce_zero_label=True).
+# Crops smaller than crop_size are padded by the data preprocessor
+# (model.data_preprocessor.size = crop_size), after normalisation.
+_base_ = ['mmseg::_base_/datasets/coco-stuff10k.py']
+crop_size = (640, 640)  # (h, w)
+test_scale = (2560, 640)  # (w, h)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
@@ -24,50 +24,33 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2560, 640), keep_ratio=True),
+    dict(type='Resize', scale=test_scale, keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        reduce_zero_label=True,
-        data_prefix=dict(
-            img_path='images/train2014', seg_map_path='annotations/train2014'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        reduce_zero_label=True,
-        data_prefix=dict(
-            img_path='images/test2014', seg_map_path='annotations/test2014'),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator
-
-optim_wrapper = dict(
-    optimizer=dict(lr=6e-5, weight_decay=0.01),
-    paramwise_cfg=dict(
-        custom_keys=dict(
-            head=dict(lr_mult=10.0), norm=dict(decay_mult=0.0))))
-param_scheduler = [
+# tools/test.py --tta: MMSegmentation's ratios and flips around this
+# config's test scale (MMSegmentation's bases scale the original image,
+# which is not the SCTNet test size)
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
     dict(
-        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-        end=1500),
-    dict(
-        type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=160000,
-        by_epoch=False),
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
+                    keep_ratio=True) for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadAnnotations', reduce_zero_label=True)],
+            [dict(type='PackSegInputs')],
+        ])
 ]
-train_cfg = dict(val_interval=4000)
-default_hooks = dict(checkpoint=dict(interval=4000))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

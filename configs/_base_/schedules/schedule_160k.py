@@ -1,5 +1,8 @@
-# The official schedule (Cityscapes values; dataset bases override what the
-# official configs set differently for their dataset).
+# The official schedule, with the values of the official Cityscapes configs
+# (lr 4e-4, weight decay 0.0125, min lr 1e-6, checkpoint and evaluation
+# every 2000 iterations). schedule_160k_ade20k.py and
+# schedule_160k_coco-stuff10k.py change what the official ADE20K and
+# COCO-Stuff-10K configs set differently.
 # AdamW, heads lr x10, frozen teacher left out of the optimizer
 # (SCTNetOptimWrapperConstructor), poly decay (power 1) over 160k iterations
 # with a 1500-iteration linear warm-up from 1e-6: both schedulers run from

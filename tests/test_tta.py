@@ -1,0 +1,118 @@
+"""``tools/test.py CONFIG CKPT --tta`` on every shipped config.
+
+Every config has a ``tta_pipeline``: MMSegmentation's ratios (0.5 to 1.75)
+and flips (off, on) around the config's own test scale (Cityscapes Seg50
+1024x512, Seg75 1536x768, Seg100 2048x1024, ...). For each config, on
+generated data in its real layout, the test split is read through the
+config's TTA pipeline and the model is wrapped in its ``tta_model`` as
+``tools/test.py --tta`` does; one image goes through ``test_step`` and the
+IoU metric. To keep this cheap on a CPU every Resize scale is divided by
+the same factor (ratios, flips and order unchanged). One real
+``tools/test.py ... --tta`` run on the demo config keeps its real scales.
+"""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from _helpers_configs import SHIPPED, config_id, make_data, point_to
+from _helpers_train import PY, run
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmseg.registry import DATASETS, METRICS, MODELS
+
+RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]  # MMSegmentation's TTA ratios
+IMAGE = (64, 128)  # (h, w) of the generated images
+
+
+def _tta_transforms(cfg):
+    load, tta = cfg.tta_pipeline
+    assert load['type'] == 'LoadImageFromFile'
+    assert tta['type'] == 'TestTimeAug'
+    return tta['transforms']
+
+
+def _plain(transform):
+    """A transform's arguments (without the scope MMEngine adds to what
+    comes from an ``mmseg::`` base)."""
+    return {k: v for k, v in transform.items() if k != '_scope_'}
+
+
+def _as_tools_test_does(cfg):
+    """The config as ``tools/test.py --tta`` runs it (and MMSegmentation's
+    own tools/test.py): inference model, TTA pipeline, TTA wrapper."""
+    cfg.model.train_cfg = None
+    cfg.model.backbone.init_cfg = None
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+    return cfg
+
+
+@pytest.mark.parametrize('config', SHIPPED, ids=config_id)
+def test_tta_on_every_shipped_config(config, tmp_path):
+    cfg = Config.fromfile(config)
+    scales, flips, load_ann, pack = _tta_transforms(cfg)
+    # multi-scale around this config's test scale, then both flips
+    test_scale = next(t['scale'] for t in cfg.test_pipeline
+                      if t['type'] == 'Resize')
+    assert [t['scale'] for t in scales] == [
+        (int(test_scale[0] * r), int(test_scale[1] * r)) for r in RATIOS
+    ]
+    assert all(t['type'] == 'Resize' and t['keep_ratio'] for t in scales)
+    assert [(t['type'], t['prob']) for t in flips] == [('RandomFlip', 0.),
+                                                      ('RandomFlip', 1.)]
+    test_ann = next(t for t in cfg.test_pipeline
+                    if t['type'] == 'LoadAnnotations')
+    assert [_plain(t) for t in load_ann] == [_plain(test_ann)]
+    assert [_plain(t) for t in pack] == [dict(type='PackSegInputs')]
+
+    # the 1.0 view of a 64x128 image becomes at most 64x128, the 0.5 view
+    # 32x64 (the smallest a SegFormer teacher config takes)
+    shrink = min(test_scale) / 64
+    for t in scales:
+        t['scale'] = tuple(max(1, round(s / shrink)) for s in t['scale'])
+    point_to(cfg, make_data(cfg, tmp_path, IMAGE, n_train=1, n_val=1))
+    cfg = _as_tools_test_does(cfg)
+
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    sample = dataset[0]
+    assert len(sample['inputs']) == len(RATIOS) * 2  # every scale x flip
+    flipped = [s.flip for s in sample['data_samples']]
+    assert flipped.count(True) == flipped.count(False) == len(RATIOS)
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    assert type(model).__name__ == 'SegTTAModel'
+    model.eval()
+    with torch.no_grad():
+        preds = model.test_step(pseudo_collate([sample]))
+    assert len(preds) == 1
+    assert preds[0].pred_sem_seg.shape == IMAGE  # original size
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = dataset.metainfo
+    metric.process({}, [p.to_dict() for p in preds])
+    miou = metric.compute_metrics(metric.results)['mIoU']
+    assert 0 <= miou <= 100
+
+
+def test_tools_test_tta_subprocess(tmp_path):
+    """The real CLI, the demo config at its real scales, a tiny checkpoint
+    of its inference model."""
+    from model_helpers import build_cfg_model
+    config = 'configs/demo/sctnet-s_demo_cityscapes.py'
+    cfg = Config.fromfile(config)
+    data = make_data(cfg, tmp_path / 'data', IMAGE, n_train=1, n_val=1)
+    torch.manual_seed(0)
+    model = build_cfg_model(config, train=False)
+    ckpt = str(tmp_path / 'sctnet-s_demo.pth')
+    torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), ckpt)
+    res = run([
+        PY, 'tools/test.py', config, ckpt, '--tta', '--work-dir',
+        str(tmp_path / 'work'), '--metrics-json',
+        str(tmp_path / 'metrics.json'), '--cfg-options',
+        f'test_dataloader.dataset.data_root={data}',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
+    ], env=dict(OMP_NUM_THREADS='2'))
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert 'mIoU:' in res.stdout
+    assert osp.isfile(tmp_path / 'metrics.json')
