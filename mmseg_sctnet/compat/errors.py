@@ -57,6 +57,11 @@ class DatasetCheckError(UserError, ValueError):
     """The dataset check found errors (or warnings not allowed)."""
 
 
+class ConfigError(UserError, ValueError):
+    """A config that cannot be built as written (a value is missing or
+    contradicts another)."""
+
+
 def exit_on_user_error(main):
     """Decorator for CLI ``main`` functions: a :class:`UserError` ends the
     program with ``error: <message>`` on stderr and exit status 1, without a

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -105,6 +106,100 @@ def _describe_mit(state) -> str:
             f'{list(depths)})')
 
 
+# The teacher the official VitGuidanceHead builds for each student width
+# (it has no teacher arguments): SCTNet-S -> MiT-B2, SCTNet-B -> MiT-B3.
+_OFFICIAL_TEACHER = {32: 'MiT-B2', 64: 'MiT-B3'}
+
+
+def infer_official_teacher(
+        base_channels: int,
+        teacher_checkpoint: Optional[str],
+        num_classes: Optional[int],
+        norm_cfg: Optional[dict] = None,
+        teacher_backbone: Optional[dict] = None,
+        teacher_head: Optional[dict] = None) -> Tuple[dict, dict, str]:
+    """Teacher configs for a head written as in the official configs.
+
+    The official configs give ``VitGuidanceHead`` no teacher architecture:
+    the official head builds MiT-B2 for ``base_channels=32`` and MiT-B3
+    otherwise, with a SegFormer head of 256 channels (SyncBN, dropout 0.1).
+    The MiT size is taken from the teacher file name when it names one
+    (``Teacher_SegFormer_B2_city.pth``, ``segformer_mit-b3_...``), else from
+    ``base_channels`` (32: MiT-B2, 64: MiT-B3).
+    A given ``teacher_backbone`` or ``teacher_head`` is kept; the head is
+    inferred from the backbone's widths.
+
+    Returns:
+        ``(teacher_backbone, teacher_head, reason)``.
+
+    Raises:
+        ConfigError: the MiT size or the number of classes cannot be told.
+    """
+    import os.path as osp
+    import re
+
+    from mmseg_sctnet.compat.errors import ConfigError
+    fix = ('Give the head teacher_backbone=dict(type=\'MixVisionTransformer\''
+           ', ...) and teacher_head=dict(type=\'SegformerHead\', ...) as in '
+           'configs/_base_/models/sctnet-b.py.')
+    if teacher_backbone is None:
+        name = osp.basename(str(teacher_checkpoint or ''))
+        m = re.search(r'(?:segformer|mit)[_-]?(?:mit[_-]?)?b([0-5])(?!\d)',
+                      name, re.IGNORECASE)
+        if m:
+            size, reason = f'MiT-B{m.group(1)}', f'the teacher file {name!r}'
+        elif base_channels in _OFFICIAL_TEACHER:
+            size = _OFFICIAL_TEACHER[base_channels]
+            reason = (f'base_channels={base_channels} (the official pairing '
+                      'SCTNet-S/MiT-B2, SCTNet-B/MiT-B3)')
+        else:
+            raise ConfigError(
+                'VitGuidanceHead: cannot tell which SegFormer teacher to '
+                'build: the config gives no teacher_backbone, the teacher '
+                f'file name {name!r} names no MiT size (e.g. '
+                '"Teacher_SegFormer_B2_city.pth") and base_channels='
+                f'{base_channels} is neither SCTNet-S (32) nor SCTNet-B (64). '
+                + fix)
+        embed, depths = next(k for k, v in _MIT_NAMES.items() if v == size)
+        teacher_backbone = dict(
+            type='MixVisionTransformer',
+            in_channels=3,
+            embed_dims=embed,
+            num_stages=4,
+            num_layers=list(depths),
+            num_heads=[1, 2, 5, 8],
+            patch_sizes=[7, 3, 3, 3],
+            sr_ratios=[8, 4, 2, 1],
+            out_indices=(0, 1, 2, 3),
+            mlp_ratio=4,
+            qkv_bias=True,
+            drop_rate=0.0,
+            attn_drop_rate=0.0,
+            drop_path_rate=0.1)
+        reason = f'{size} teacher inferred from {reason}'
+    else:
+        reason = 'teacher head inferred from teacher_backbone'
+    if teacher_head is not None:
+        return teacher_backbone, teacher_head, reason
+    if num_classes is None:
+        raise ConfigError(
+            'VitGuidanceHead: the teacher head needs num_classes (give it '
+            'to the head, as the official configs do, or to decode_head). '
+            + fix)
+    embed = teacher_backbone.get('embed_dims', 64)
+    heads = teacher_backbone.get('num_heads', [1, 2, 5, 8])
+    teacher_head = dict(
+        type='SegformerHead',
+        in_channels=[embed * h for h in heads],
+        in_index=[0, 1, 2, 3],
+        channels=256,
+        dropout_ratio=0.1,
+        num_classes=num_classes,
+        norm_cfg=dict(norm_cfg or dict(type='SyncBN', requires_grad=True)),
+        align_corners=False)
+    return teacher_backbone, teacher_head, reason
+
+
 @MODELS.register_module()
 class VitGuidanceHead(BaseModule):
     """Frozen SegFormer teacher + SIAM projections (official name).
@@ -130,18 +225,30 @@ class VitGuidanceHead(BaseModule):
     never change), run under ``torch.no_grad()``, and skipped by
     :class:`SCTNetOptimWrapperConstructor`.
 
+    A head written as in the official configs (no ``teacher_backbone`` /
+    ``teacher_head``; ``init_cfg=dict(type='Pretrained', checkpoint=TEACHER)``,
+    ``in_index=2``, ``num_classes`` and the decode-head arguments
+    ``in_channels``/``channels``) builds the teacher the official head builds
+    (see :func:`infer_official_teacher`).
+
     Args:
-        teacher_backbone (dict): config of the teacher backbone
+        teacher_backbone (dict, optional): config of the teacher backbone
             (``MixVisionTransformer``; MiT-B2 for SCTNet-S, MiT-B3 for B).
-        teacher_head (dict): config of the teacher ``SegformerHead``.
+            Inferred when None.
+        teacher_head (dict, optional): config of the teacher
+            ``SegformerHead``. Inferred when None (256 channels, the classes
+            of ``num_classes``).
         teacher_checkpoint (str, optional): teacher weights: a file written
             by ``tools/pth_convert.py``, an unconverted mmseg SegFormer
             checkpoint, or a full SCTNet checkpoint. Loaded in
             :meth:`init_weights`, i.e. before the first training iteration.
         base_channels (int): ``c`` of the student (32 for S, 64 for B);
             the inputs are ``x_out`` (4c), stage 3 (4c) and stage 4 (8c).
-        in_index (Sequence[int]): indices of ``(x_out, stage3, stage4)`` in
-            the backbone outputs. Default ``(0, 2, 3)``.
+        in_index (Sequence[int] | int): indices of ``(x_out, stage3,
+            stage4)`` in the backbone outputs. Default ``(0, 2, 3)``. An int
+            is the official layout (``in_index=2``: the official backbone's
+            third output holds the image and ``[x_out, stage4, stage3]``)
+            and means the default.
         loss_decode (dict): the alignment loss. Default
             ``AlignmentLoss`` with weights ``[3, 15, 15, 15]``.
         teacher_channels (dict, optional): expected teacher widths
@@ -150,8 +257,8 @@ class VitGuidanceHead(BaseModule):
     """
 
     def __init__(self,
-                 teacher_backbone: dict,
-                 teacher_head: dict,
+                 teacher_backbone: Optional[dict] = None,
+                 teacher_head: Optional[dict] = None,
                  teacher_checkpoint: Optional[str] = None,
                  base_channels: int = 64,
                  in_index: Sequence[int] = (0, 2, 3),
@@ -174,7 +281,14 @@ class VitGuidanceHead(BaseModule):
             teacher_checkpoint = teacher_checkpoint or init_cfg['checkpoint']
             self.init_cfg = None
         self.teacher_checkpoint = teacher_checkpoint
+        if isinstance(in_index, int):  # official layout, see the docstring
+            in_index = (0, 2, 3)
         self.in_index = tuple(in_index)
+        if teacher_backbone is None or teacher_head is None:
+            teacher_backbone, teacher_head, reason = infer_official_teacher(
+                base_channels, teacher_checkpoint, kwargs.get('num_classes'),
+                kwargs.get('norm_cfg'), teacher_backbone, teacher_head)
+            print_log(f'VitGuidanceHead: {reason}', logger='current')
         self.base_channels = base_channels
         widths = _teacher_widths(teacher_backbone, teacher_head)
         if teacher_channels is not None and dict(teacher_channels) != widths:

@@ -28,10 +28,13 @@ class EncoderDecoderDistill(EncoderDecoder):
     The auxiliary heads are kept in a list, ``siam_head`` (the
     :class:`VitGuidanceHead`) last, so that the parameter names are the
     official ones: ``auxiliary_head.0.*`` (AU_SCTHead) and
-    ``auxiliary_head.1.*`` (projections and teacher). An official-style
-    ``auxiliary_head=[AU_SCTHead, VitGuidanceHead]`` list works as well.
-    Auxiliary heads and the teacher head without ``num_classes`` take the
-    decode head's.
+    ``auxiliary_head.1.*`` (projections and teacher). An official config's
+    model section (``auxiliary_head=[AU_SCTHead, VitGuidanceHead]``, the
+    guidance head without teacher architecture, the teacher file in its
+    ``init_cfg``) builds the same network; the teacher is inferred as the
+    official head builds it (:func:`infer_official_teacher`). Auxiliary
+    heads and the teacher head without ``num_classes`` take the decode
+    head's.
 
     * :meth:`loss` runs the backbone once and feeds its outputs to the decode
       head (CE), the auxiliary head (CE) and, with SIAM, the guidance head
@@ -83,8 +86,13 @@ class EncoderDecoderDistill(EncoderDecoder):
         kept = []
         for idx, cfg in enumerate(heads):
             if _is_guidance_cfg(cfg):
-                cfg.setdefault('teacher_head', {})
-                cfg['teacher_head'].setdefault('num_classes', num_classes)
+                # the teacher head takes the guidance head's num_classes
+                # (official configs), else the decode head's; a head written
+                # without teacher_head gets it inferred (VitGuidanceHead)
+                cfg.setdefault('num_classes', num_classes)
+                if cfg.get('teacher_head') is not None:
+                    cfg['teacher_head'].setdefault('num_classes',
+                                                   cfg['num_classes'])
                 skip = not self.use_siam
             else:
                 cfg.setdefault('num_classes', num_classes)
