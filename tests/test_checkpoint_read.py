@@ -139,3 +139,17 @@ def test_checkpoint_of_another_model_explained(tmp_path):
     with pytest.raises(CheckpointMismatchError, match='no tensor of the'):
         load_checked_state_dict(
             net, {'other': torch.zeros(1)}, headline='z.pth', strict=False)
+
+
+def test_a_bug_while_reading_a_sound_file_is_not_blamed_on_the_file(
+        files, monkeypatch):
+    """E.g. torch 2.4's add_safe_globals without (object, name) pairs
+    raised AttributeError on every load: that must surface as itself, not
+    as 'damaged file, download it again'."""
+
+    def broken_load(*args, **kwargs):
+        raise AttributeError("'tuple' object has no attribute '__module__'")
+
+    monkeypatch.setattr(torch, 'load', broken_load)
+    with pytest.raises(AttributeError, match='tuple'):
+        safe_torch_load(files['good'])

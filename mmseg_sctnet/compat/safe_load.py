@@ -20,6 +20,7 @@ it runs. There is deliberately no switch that turns this off.
 """
 import os
 import os.path as osp
+import pickle
 import struct
 from typing import Any, List, Optional, Tuple
 
@@ -313,11 +314,15 @@ def _diagnose(source, name: str, size: int, err: BaseException):
                 f'{name} is a zip archive ({entries}: {shown}), '
                 'not a PyTorch checkpoint (no data.pkl): extract it and pass '
                 'the .pth inside.')
+        if not isinstance(err, _DATA_ERRORS):
+            return None  # e.g. an AttributeError: a bug, not the file
         return CheckpointIncompleteError(
             f'{name} is a damaged PyTorch checkpoint ({size} bytes{sha}): '
             f'{_first_line(msg)}. ' + _FIX_REDOWNLOAD)
     if _is_pickle(head) and 'Unsupported operand' not in msg and \
             'magic number' not in msg:
+        if not isinstance(err, _DATA_ERRORS + (KeyError, IndexError)):
+            return None
         eof = isinstance(err, (EOFError, struct.error)) or any(
             w in msg for w in ('EOF', 'truncated', 'Ran out of input'))
         if eof:
@@ -333,6 +338,11 @@ def _diagnose(source, name: str, size: int, err: BaseException):
     return NotACheckpointError(
         f'{name} is not a PyTorch checkpoint: it looks like {what} '
         f'({size} bytes). What to do: {fix}.')
+
+
+#: what reading damaged bytes raises (other types are bugs, re-raised)
+_DATA_ERRORS = (RuntimeError, OSError, EOFError, ValueError, struct.error,
+                pickle.UnpicklingError)
 
 
 def _first_line(text: str) -> str:
