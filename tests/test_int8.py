@@ -144,3 +144,33 @@ def test_int8_session_runs_any_batch(setup):
     x = np.random.RandomState(0).randn(1, 3, *SIZE).astype(np.float32)
     out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     assert out.shape == (1, 8, *SIZE) and np.isfinite(out).all()
+
+
+def test_compare_accuracy_side_by_side(setup, tmp_path):
+    """speed/compare_accuracy.py: every backend scored by IoUMetric on the
+    test split (the exports of the fixture are reused, not redone)."""
+    import json
+    import shutil
+
+    from test_speed import load_speed
+    out = tmp_path / 'acc'
+    out.mkdir()
+    stem = f'model_{SIZE[0]}x{SIZE[1]}'
+    shutil.copy(setup['fp32'], out / f'{stem}_fp32.onnx')
+    shutil.copy(setup['int8'], out / f'{stem}_int8.onnx')
+    res = load_speed('compare_accuracy').main([
+        setup['config'], setup['ckpt'], '--out-dir', str(out), '--dtypes',
+        'bf16'
+    ])
+    rows = res['backends']
+    assert {'pth', 'deploy', 'ort-fp32', 'ort-int8'} <= set(rows)
+    for name in ('deploy', 'ort-fp32'):
+        assert abs(rows[name]['mIoU'] - rows['pth']['mIoU']) <= 0.01
+        assert rows[name]['agreement_with_pth'] > 0.999
+    assert abs(rows['ort-int8']['delta_mIoU']) <= INT8_MIOU_TOLERANCE
+    assert len(rows['pth']['per_class']) == 8
+    assert ('bf16' in rows) != ('bf16' in res['skipped'])
+    saved = json.loads((out / 'accuracy.json').read_text())
+    assert saved['backends']['ort-int8']['mIoU'] == rows['ort-int8']['mIoU']
+    table = (out / 'accuracy.md').read_text()
+    assert '| road |' in table and 'ort-int8' in table

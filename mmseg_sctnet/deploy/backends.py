@@ -11,7 +11,10 @@ final upsampling to the input size included and batch 1:
 ``deploy``                ``switch_to_deploy`` (folded BNs, channels-last)
 ``deploy-compile``        ``torch.compile`` of ``deploy``
 ``ort-fp32``              the exported ONNX file in onnxruntime (CPU)
-``ort-int8``              the same file, static int8 (QDQ, per channel)
+``ort-int8``              the same file, static int8 (QDQ, per channel;
+                          the default float parts of ``--int8``)
+``ort-int8-all``          int8 with no float parts (all ops onnxruntime
+                          can quantize)
 ``bf16``                  ``deploy`` under ``torch.autocast`` bf16 (CPUs
                           with AVX512-BF16/AMX, bf16 GPUs)
 ``bf16-weights``          ``deploy`` with bf16 weights and activations
@@ -41,7 +44,7 @@ from .dtype import LowPrecision, check_dtype
 from .errors import DeployUsageError, UserError
 
 BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32', 'ort-int8',
-            'bf16', 'bf16-weights', 'fp16')
+            'ort-int8-all', 'bf16', 'bf16-weights', 'fp16')
 DEFAULT_BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32',
                     'ort-int8', 'bf16')
 REFERENCE = 'eager'
@@ -61,7 +64,8 @@ class _OrtRunner:
 
 
 def _export(deployed: torch.nn.Module, shape, tmp: str, int8: bool,
-            calib_num: int, log: Callable) -> str:
+            calib_num: int, log: Callable,
+            float_parts: Optional[Sequence[str]] = None) -> str:
     from . import quantize as Q
     from .onnx_export import exportable, write_onnx
     fp32 = osp.join(tmp, 'fp32.onnx')
@@ -70,11 +74,13 @@ def _export(deployed: torch.nn.Module, shape, tmp: str, int8: bool,
                    torch.randn(1, 3, *shape), fp32)
     if not int8:
         return fp32
-    out = osp.join(tmp, 'int8.onnx')
+    if float_parts is None:
+        float_parts = Q.DEFAULT_FLOAT_PARTS
+    out = osp.join(tmp, f'int8_{"_".join(float_parts) or "all"}.onnx')
     g = torch.Generator().manual_seed(1)
     calib = [torch.randn(1, 3, *shape, generator=g).numpy()
              for _ in range(calib_num)]
-    Q.quantize_int8(fp32, out, calib, log=log)
+    Q.quantize_int8(fp32, out, calib, float_parts=float_parts, log=log)
     return out
 
 
@@ -95,14 +101,15 @@ def build_backend(name: str, base: torch.nn.Module, dev: torch.device,
         return SegmentorWithResize(deployed()).to(dev).eval()
     if name == 'deploy-compile':
         return torch.compile(SegmentorWithResize(deployed()).to(dev).eval())
-    if name in ('ort-fp32', 'ort-int8'):
+    if name in ('ort-fp32', 'ort-int8', 'ort-int8-all'):
         if dev.type != 'cpu':
             raise DeployUsageError(f'{name}: onnxruntime runs on the CPU '
                                    'here (no CUDA provider installed); '
                                    'use --device cpu')
         path = _export(switch_to_deploy(copy.deepcopy(base),
                                         channels_last=False),
-                       shape, tmp, name == 'ort-int8', calib_num, log)
+                       shape, tmp, name != 'ort-fp32', calib_num, log,
+                       [] if name == 'ort-int8-all' else None)
         return _OrtRunner(path, torch.get_num_threads())
     if name in ('bf16', 'bf16-weights', 'fp16'):
         dtype = name.split('-')[0]
