@@ -76,6 +76,10 @@ def test_compare_backends_writes_table_json_chart(tmp_path):
     assert saved['backends']['ort-fp32']['max_rel_err'] < 1e-4
     assert saved['backends']['deploy']['max_rel_err'] < 1e-4
     assert saved['backends']['ort-int8']['agreement'] > 0.8
+    b = saved['backends']
+    # int8 weights: about a quarter of the fp32 file
+    assert b['ort-int8']['size_mb'] < 0.45 * b['ort-fp32']['size_mb']
+    assert 0.8 < b['ort-fp32']['size_mb'] / b['deploy']['size_mb'] < 1.25
     assert saved['cpu'] and isinstance(saved['cpu_flags'], list)
     assert 'ort-int8' in (out / 'table.txt').read_text()
     img = mpimg.imread(str(out / 'chart.png'))

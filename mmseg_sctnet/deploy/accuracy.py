@@ -152,8 +152,7 @@ def compare_accuracy(config: str,
             kw['out'], num_classes=head.num_classes,
             align_corners=bool(head.get('align_corners', False)),
             data_preprocessor=cfg.model.data_preprocessor)
-        backends[name] = (
-            lambda s: lambda inputs, samples: s.predict(inputs, samples))(seg)
+        backends[name] = seg.predict
 
     # --- evaluation
     ev = {k: v for k, v in cfg.test_evaluator.items() if k != 'type'}

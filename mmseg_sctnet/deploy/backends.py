@@ -50,11 +50,22 @@ DEFAULT_BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32',
 REFERENCE = 'eager'
 
 
+def size_mb(runner) -> float:
+    """Size of what a backend deploys: the ONNX file, or the bytes of the
+    module's tensors (what a deploy checkpoint of it would hold)."""
+    if isinstance(runner, _OrtRunner):
+        return osp.getsize(runner.path) / 2**20
+    mod = getattr(runner, '_orig_mod', runner)  # torch.compile wrapper
+    return sum(t.numel() * t.element_size()
+               for t in mod.state_dict().values()) / 2**20
+
+
 class _OrtRunner:
     """``x (torch) -> logits (numpy)`` through an onnxruntime session."""
 
     def __init__(self, path: str, threads: int):
         from .onnx_export import ort_session
+        self.path = path
         self.session = ort_session(path, threads)
         self.name = self.session.get_inputs()[0].name
 
@@ -152,13 +163,13 @@ def draw_chart(rows: Dict[str, dict], path: str, title: str) -> None:
 
 def format_table(rows: Dict[str, dict]) -> str:
     lines = ['| backend | median ms | min ms | speed-up vs eager | '
-             'argmax agreement vs eager | max rel. err |',
-             '|---|---:|---:|---:|---:|---:|']
+             'argmax agreement vs eager | max rel. err | size MiB |',
+             '|---|---:|---:|---:|---:|---:|---:|']
     for n, r in rows.items():
         lines.append(
             f'| {n} | {r["latency_ms"]:.1f} | {r["min_ms"]:.1f} | '
             f'{r["speedup"]:.2f}x | {100 * r["agreement"]:.2f} % | '
-            f'{r["max_rel_err"]:.1e} |')
+            f'{r["max_rel_err"]:.1e} | {r["size_mb"]:.1f} |')
     return '\n'.join(lines)
 
 
@@ -180,7 +191,8 @@ def compare_backends(type: str = 'sctnet-b-seg50',
     The JSON's ``backends`` maps each timed backend to ``latency_ms``
     (median of the rounds), ``min_ms``, ``speedup`` (eager median / its
     median), ``agreement`` (share of pixels whose argmax equals eager's),
-    ``max_rel_err`` and ``rounds_ms``; ``skipped`` maps a backend that
+    ``max_rel_err``, ``size_mb`` (ONNX file, or the module's tensors) and
+    ``rounds_ms``; ``skipped`` maps a backend that
     cannot run here to the reason; ``cpu``/``cpu_flags`` name the machine.
     """
     if isinstance(backends, str):
@@ -216,13 +228,14 @@ def compare_backends(type: str = 'sctnet-b-seg50',
     H.randomize_bn_statistics(base)
     inp = torch.randn(1, 3, *size,
                       generator=torch.Generator().manual_seed(0)).to(dev)
-    runners, skipped = {}, {}
+    runners, skipped, sizes = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix='sctnet_backends_') as tmp:
         for name in backends:
             log(f'building {name}', flush=True)
             try:
                 runners[name] = build_backend(name, base, dev, size, tmp,
                                               calib_num, log)
+                sizes[name] = size_mb(runners[name])
             except UserError as e:
                 skipped[name] = str(e)
                 log(f'  skipped {name}: {e}')
@@ -253,6 +266,7 @@ def compare_backends(type: str = 'sctnet-b-seg50',
             speedup=base_med / med,
             agreement=float((out.argmax(1) == ref_arg).float().mean()),
             max_rel_err=float((out - ref).abs().max() / ref.abs().max()),
+            size_mb=sizes[name],
             rounds_ms=times[name])
     title = (f'{type} 1x3x{size[0]}x{size[1]}, {env["device"]}, torch '
              f'{env["torch"]}, {rounds} interleaved rounds')

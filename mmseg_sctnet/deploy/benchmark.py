@@ -109,7 +109,9 @@ def device_name(dev: torch.device) -> str:
     """Human-readable name of the device the figures come from."""
     if dev.type == 'cuda':
         return torch.cuda.get_device_name(dev)
-    return f'{cpu_model()} ({torch.get_num_threads()} threads)'
+    fm = _cpu_family_model()
+    return (f'{cpu_model()}{", " + fm if fm else ""} '
+            f'({torch.get_num_threads()} threads)')
 
 
 #: CPU flags worth stating next to CPU figures
@@ -118,11 +120,31 @@ REPORTED_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512bw', 'avx512_vnni',
                   'amx_int8', 'avx512_fp16')
 
 
+def _cpu_family_model() -> Optional[str]:
+    """``family F model M`` from /proc/cpuinfo (what tells the CPU
+    generation apart where the model name is generic, e.g. "AMD EPYC" of
+    a virtual machine: family 25 = Zen 3/4, 26 = Zen 5)."""
+    fields = {}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if not line.strip():
+                    break
+                k, _, v = line.partition(':')
+                fields[k.strip()] = v.strip()
+    except OSError:
+        return None
+    if 'cpu family' not in fields:
+        return None
+    return f'family {fields["cpu family"]} model {fields.get("model", "?")}'
+
+
 def cpu_description() -> dict:
     """CPU model, the SIMD flags that matter here, torch's capability."""
     flags = cpu_flags()
     return dict(
         cpu=cpu_model(),
+        cpu_family_model=_cpu_family_model(),
         cpu_flags=[f for f in REPORTED_FLAGS if f in flags],
         torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
         threads=torch.get_num_threads())

@@ -305,9 +305,6 @@ def export_onnx(config: str,
     if osp.exists(out):
         raise DeployUsageError(f'{out} exists; pass another --out (files '
                                'are never overwritten)')
-    for p in (config, checkpoint):
-        if osp.isfile(p) and osp.isfile(out) and osp.samefile(p, out):
-            raise DeployUsageError(f'--out {out} is an input file')
     calib = None
     if int8:  # read the calibration set first: cheap to refuse early
         if not osp.isfile(config):
