@@ -16,6 +16,7 @@ image. A static-shape file gets each image fitted to its shape
 logits mapped back (:func:`.onnx_export.unfit_logits`).
 """
 import copy
+from types import SimpleNamespace
 from typing import List, Optional
 
 import numpy as np
@@ -88,6 +89,11 @@ class ORTSegmentor(BaseSegmentor):
         self.num_classes = num_classes
         self.out_channels = num_classes
         self.align_corners = align_corners
+        # what code written for EncoderDecoder reads of its head
+        # (postprocess_result, the inferencer's class names)
+        self.decode_head = SimpleNamespace(
+            num_classes=num_classes, out_channels=num_classes,
+            align_corners=align_corners, threshold=0.3)
         self.session = ort_session(onnx_file, threads)
         self.input_name = self.session.get_inputs()[0].name
         h, w = self.io['input_shape'][2:]
