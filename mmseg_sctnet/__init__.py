@@ -9,7 +9,11 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, engine, models  # noqa: E402,F401
+from . import (datasets, engine, evaluation, models,  # noqa: E402,F401
+               visualization)
 from .version import __version__  # noqa: E402,F401
 
-__all__ = ['compat', 'datasets', 'engine', 'models', '__version__']
+__all__ = [
+    'compat', 'datasets', 'engine', 'evaluation', 'models', 'visualization',
+    '__version__'
+]

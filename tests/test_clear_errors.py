@@ -93,10 +93,15 @@ def test_missing_paths_in_train_and_test_tools(tmp_path, capsys):
         (test, [missing_cfg, missing_ckpt], 'not found'),
         (test, [CITY_CONFIG['S'], missing_ckpt], 'checkpoint'),
     ):
+        capsys.readouterr()
         with pytest.raises(SystemExit) as e:
             tool.main(argv)
-        msg = str(e.value.code)
-        assert what in msg, msg
+        assert e.value.code == 1
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.startswith('error: ')]
+        assert len(lines) == 1 and 'Traceback' not in err, err
+        msg = lines[0]
+        assert what in msg.lower(), msg
         assert ('missing_cfg.py' in msg) or ('missing.pth' in msg), msg
 
 
@@ -288,20 +293,19 @@ def test_config_custom_hooks_keep_the_reliability_hooks(tmp_path):
     """A leaf config with its own custom_hooks list (which replaces the
     base list) still trains with the dataset check, the non-finite-loss stop
     and exact resume; reliability_hooks=False keeps the list as written."""
-    train = load_tool('train')
+    from mmseg_sctnet.apis.train import build_train_config
     leaf = tmp_path / 'leaf.py'
     leaf.write_text(
         f"_base_ = [{osp.abspath(CITY_CONFIG['S'])!r}]\n"
         "custom_hooks = [dict(type='EmptyCacheHook')]\n")
-    cfg = train.build_config(train.parse_args([str(leaf), '--work-dir',
-                                               str(tmp_path / 'w')]))
+    cfg = build_train_config(str(leaf), work_dir=str(tmp_path / 'w'))
     types = [h['type'] for h in cfg.custom_hooks]
     assert types == ['EmptyCacheHook', 'DatasetCheckHook',
                      'NonFiniteLossHook', 'ExactResumeHook']
     # the stock runtime already has them: nothing is added twice
-    cfg = train.build_config(train.parse_args([CITY_CONFIG['S']]))
+    cfg = build_train_config(CITY_CONFIG['S'])
     assert sorted(h['type'] for h in cfg.custom_hooks) == [
         'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook']
-    cfg = train.build_config(train.parse_args(
-        [str(leaf), '--cfg-options', 'reliability_hooks=False']))
+    cfg = build_train_config(
+        str(leaf), cfg_options={'reliability_hooks': False})
     assert [h['type'] for h in cfg.custom_hooks] == ['EmptyCacheHook']

@@ -16,7 +16,7 @@ import os.path as osp
 
 import cv2
 import pytest
-from _helpers_train import PY, load_tool, run
+from _helpers_train import PY, run
 
 from mmseg_sctnet.datasets import CLASSES_STREET
 
@@ -70,21 +70,19 @@ def test_demo_reduced_run(tmp_path):
 
 
 def test_demo_data_is_reused_and_foreign_folders_are_kept(tmp_path):
-    demo = load_tool('demo.py')
+    from mmseg_sctnet.apis.demo import prepare_data
+    from mmseg_sctnet.apis.files import PathError
     root = str(tmp_path / 'data')
-    args = demo.parse_args(
-        ['--data-root', root, '--n-train', '3', '--n-val', '2', '--size',
-         '32', '64'])
-    first = demo.prepare_data(args)
+    kw = dict(n_train=3, n_val=2, size=(32, 64))
+    first = prepare_data(root, **kw)
     assert not first['reused']
     img = osp.join(root, 'leftImg8bit', 'train', 'aachen',
                    'aachen_000000_000000_leftImg8bit.png')
     mtime = os.stat(img).st_mtime_ns
-    again = demo.prepare_data(args)
+    again = prepare_data(root, **kw)
     assert again['reused'] and os.stat(img).st_mtime_ns == mtime
     # other settings: generated again (the folder is the demo's own)
-    args.n_train = 4
-    third = demo.prepare_data(args)
+    third = prepare_data(root, **dict(kw, n_train=4))
     assert not third['reused']
     assert len(os.listdir(osp.join(root, 'leftImg8bit', 'train',
                                    'bremen'))) == 2
@@ -92,7 +90,6 @@ def test_demo_data_is_reused_and_foreign_folders_are_kept(tmp_path):
     foreign = tmp_path / 'mine'
     foreign.mkdir()
     (foreign / 'keep.txt').write_text('x')
-    args.data_root = str(foreign)
-    with pytest.raises(SystemExit, match='not written by the demo'):
-        demo.prepare_data(args)
+    with pytest.raises(PathError, match='not written by the demo'):
+        prepare_data(str(foreign), **kw)
     assert (foreign / 'keep.txt').read_text() == 'x'

@@ -2,7 +2,9 @@
 
 Label PNGs are compared with ``mmseg.apis.init_model`` +
 ``inference_model`` on the same input; overlays with an independent numpy
-blend of the image and the checkpoint's palette.
+blend of the image and the checkpoint's palette. The tool's ``main`` runs
+in this process (its errors are ``error:`` lines on stderr and exit status
+1) except for one subprocess run of the command line.
 """
 import hashlib
 import importlib.util
@@ -31,12 +33,30 @@ CKPT_PALETTE = [[(37 * i) % 256, (91 * i + 40) % 256, (53 * i + 200) % 256]
 def _load_tool():
     spec = importlib.util.spec_from_file_location('sctnet_inference', TOOL)
     mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, osp.dirname(TOOL))
     spec.loader.exec_module(mod)
     return mod
 
 
 tool = _load_tool()
+
+
+def refused(argv, capsys):
+    """Run the tool, expect a refusal; its one ``error:`` line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        tool.main(argv)
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith('error: ')]
+    assert len(lines) == 1 and 'Traceback' not in err, err
+    return lines[0]
+
+
+def tool_env():
+    """The subprocess imports this checkout's package."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    return env
 
 
 @pytest.fixture(scope='module')
@@ -118,12 +138,14 @@ def test_single_image_cli(ckpts, tmp_path):
         str(out), '--device', 'cpu', '--opacity', '0.6'
     ],
                        cwd=ROOT,
+                       env=tool_env(),
                        capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert '1/1' in r.stdout  # progress bar
     assert sorted(os.listdir(out)) == ['labels', 'overlay']
-    label = cv2.imread(str(out / 'labels' / 'street.png'), cv2.IMREAD_UNCHANGED)
+    label = cv2.imread(
+        str(out / 'labels' / 'street.png'), cv2.IMREAD_UNCHANGED)
     assert label.dtype == np.uint8 and label.shape == (70, 100)
     ref, = reference_labels(ckpts['with_meta'], [img_path])
     np.testing.assert_array_equal(label, ref)
@@ -139,13 +161,14 @@ def test_single_image_cli(ckpts, tmp_path):
         str(out)
     ],
                        cwd=ROOT,
+                       env=tool_env(),
                        capture_output=True,
                        text=True)
     assert r.returncode != 0
     assert 'already exists' in r.stderr and '--force' in r.stderr
 
 
-def test_folder_batched_palette_from_config(ckpts, tmp_path):
+def test_folder_batched_palette_from_config(ckpts, tmp_path, capsys):
     src = tmp_path / 'images'
     imgs = {
         'a.jpg': write_scene(str(src / 'a.jpg'), 1, (64, 96)),
@@ -155,10 +178,10 @@ def test_folder_batched_palette_from_config(ckpts, tmp_path):
     }
     (src / 'notes.txt').write_text('not an image')
     out = tmp_path / 'out'
-    tool.main([
+    assert tool.main([
         str(src), CONFIG, ckpts['bare'], '--out',
         str(out), '--batch-size', '3', '--device', 'cpu'
-    ])
+    ]) == 0
     names = {
         'a.jpg': 'a_jpg.png',
         'a.png': 'a_png.png',
@@ -188,8 +211,9 @@ def test_folder_batched_palette_from_config(ckpts, tmp_path):
     assert not (src / 'labels').exists()
 
     # outputs inside the input folder are refused
-    with pytest.raises(SystemExit, match='inside the input folder'):
-        tool.main([str(src), CONFIG, ckpts['bare'], '--out', str(src / 'o')])
+    assert 'inside the input folder' in refused(
+        [str(src), CONFIG, ckpts['bare'], '--out',
+         str(src / 'o')], capsys)
 
 
 def test_video(ckpts, tmp_path):
@@ -210,10 +234,10 @@ def test_video(ckpts, tmp_path):
         frames.append(f)
     assert len(frames) == n
     out = tmp_path / 'out'
-    tool.main([
+    assert tool.main([
         path, CONFIG, ckpts['with_meta'], '--out',
         str(out), '--frame-labels', '--batch-size', '2'
-    ])
+    ]) == 0
     videos = [f for f in os.listdir(out) if f.startswith('clip_overlay.')]
     assert len(videos) == 1
     cap = cv2.VideoCapture(str(out / videos[0]))
@@ -238,7 +262,7 @@ def test_video(ckpts, tmp_path):
         assert (label == ref).mean() > 0.999
 
 
-def test_clear_errors(ckpts, tmp_path):
+def test_clear_errors(ckpts, tmp_path, capsys):
     img = str(tmp_path / 'x.png')
     write_scene(img, 0, (32, 32))
     cases = [
@@ -252,13 +276,11 @@ def test_clear_errors(ckpts, tmp_path):
     os.makedirs(tmp_path / 'empty')
     for args, msg in cases:
         full = args + [CONFIG, ckpts['bare']][len(args) - 1:]
-        with pytest.raises(SystemExit) as e:
-            tool.main(full + ['--out', str(tmp_path / 'o')])
-        assert str(e.value).startswith('error: ')
-        assert (msg or 'unsupported file type') in str(e.value)
-    with pytest.raises(SystemExit):
-        tool.main([img, CONFIG, ckpts['bare'], '--out', 'o', '--opacity',
-                   '0'])
+        line = refused(full + ['--out', str(tmp_path / 'o')], capsys)
+        assert line.startswith('error: ')
+        assert (msg or 'unsupported file type') in line.lower()
+    assert '--opacity' in refused(
+        [img, CONFIG, ckpts['bare'], '--out', 'o', '--opacity', '0'], capsys)
     # a checkpoint for another number of classes
     other = str(tmp_path / 'other.pth')
     state = torch.load(ckpts['bare'])
@@ -267,58 +289,95 @@ def test_clear_errors(ckpts, tmp_path):
         for k, v in state.items()
     }
     torch.save(state, other)
-    with pytest.raises(SystemExit, match='predicts 5 classes'):
-        tool.main([img, CONFIG, other, '--out', str(tmp_path / 'o')])
+    assert 'predicts 5 classes' in refused(
+        [img, CONFIG, other, '--out', str(tmp_path / 'o')], capsys)
     # a teacher file (tools/pth_convert.py output) is not a segmentor
     teacher = str(tmp_path / 'teacher.pth')
     torch.save({'teacher_backbone.layers.0.0.projection.weight':
                 torch.zeros(32, 3, 7, 7)}, teacher)
-    with pytest.raises(SystemExit,
-                       match="does not hold this config's network"):
-        tool.main([img, CONFIG, teacher, '--out', str(tmp_path / 'o')])
+    assert "does not hold this config's network" in refused(
+        [img, CONFIG, teacher, '--out', str(tmp_path / 'o')], capsys)
 
 
-def test_deploy_mode(ckpts, tmp_path):
+def test_deploy_mode(ckpts, tmp_path, capsys):
     img = str(tmp_path / 'x.png')
     write_scene(img, 7, (64, 96))
-    try:
-        from mmseg_sctnet.deploy import switch_to_deploy  # noqa: F401
-    except ImportError:
-        with pytest.raises(SystemExit, match='mmseg_sctnet.deploy'):
-            tool.main([img, CONFIG, ckpts['bare'], '--out',
-                       str(tmp_path / 'o'), '--deploy'])
-        return
-    tool.main(
+    assert tool.main(
         [img, CONFIG, ckpts['bare'], '--out',
-         str(tmp_path / 'o'), '--deploy'])
+         str(tmp_path / 'o'), '--deploy']) == 0
     label = cv2.imread(
         str(tmp_path / 'o' / 'labels' / 'x.png'), cv2.IMREAD_UNCHANGED)
     ref, = reference_labels(ckpts['bare'], [img])
     assert label.shape == ref.shape
     assert (label == ref).mean() > 0.999
     # a deploy checkpoint (folded weights) is read as such
-    try:
-        from mmseg_sctnet.deploy import (load_inference_model,
-                                         save_deploy_checkpoint)
-    except ImportError:
-        return
+    from mmseg_sctnet.deploy import (load_inference_model,
+                                     save_deploy_checkpoint)
     model = load_inference_model(CONFIG, ckpts['bare'], deploy=True)
     path = str(tmp_path / 'deployed.pth')
     save_deploy_checkpoint(model, path)
-    tool.main([img, CONFIG, path, '--out', str(tmp_path / 'o2')])
+    assert tool.main([img, CONFIG, path, '--out', str(tmp_path / 'o2')]) == 0
     label = cv2.imread(
         str(tmp_path / 'o2' / 'labels' / 'x.png'), cv2.IMREAD_UNCHANGED)
     assert (label == ref).mean() > 0.999
 
 
-def test_never_overwrites_inputs(ckpts, tmp_path):
+def test_never_overwrites_inputs(ckpts, tmp_path, capsys):
     """An image named like an output inside --out is never written over."""
     out = tmp_path / 'out'
     img = str(out / 'labels' / 'x.png')
     write_scene(img, 0, (32, 48))
     before = md5(img)
-    with pytest.raises(SystemExit, match='would overwrite the input'):
-        tool.main([img, CONFIG, ckpts['bare'], '--out', str(out),
-                   '--force'])
+    assert 'would overwrite the input' in refused(
+        [img, CONFIG, ckpts['bare'], '--out',
+         str(out), '--force'], capsys)
     assert md5(img) == before
     shutil.rmtree(out)
+
+
+def test_degenerate_images_and_single_frame_video(ckpts, tmp_path):
+    """1x1 and 2-pixel-wide images, extreme aspect ratios (4000x8, 8x4000),
+    grayscale, RGBA and 16-bit PNGs are segmented at their own size, with
+    the labels of mmseg's init_model + inference_model on the same file; a
+    video of one frame gives a one-frame overlay video."""
+    src = tmp_path / 'odd'
+    src.mkdir()
+    rng = np.random.RandomState(0)
+    scene = render_scene(1, (64, 96))[0]
+    images = {
+        'one_pixel.png': scene[:1, :1],
+        'wide.png': cv2.resize(scene, (4000, 8)),
+        'tall.png': cv2.resize(scene, (2, 4000)),
+        'gray.png': cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY),
+        'rgba.png': np.dstack([scene, rng.randint(0, 256, scene.shape[:2],
+                                                  np.uint8)]),
+        'deep.png': scene.astype(np.uint16) * 257,
+    }
+    for name, img in images.items():
+        assert cv2.imwrite(str(src / name), img)
+    out = tmp_path / 'out'
+    assert tool.main([str(src), CONFIG, ckpts['bare'], '--out', str(out),
+                      '--batch-size', '2']) == 0
+    names = sorted(images)
+    refs = reference_labels(ckpts['bare'], [str(src / n) for n in names])
+    for name, ref in zip(names, refs):
+        label = cv2.imread(str(out / 'labels' / name), cv2.IMREAD_UNCHANGED)
+        assert label.shape == images[name].shape[:2], name
+        np.testing.assert_array_equal(label, ref, err_msg=name)
+        overlay = cv2.imread(str(out / 'overlay' / name))
+        assert overlay.shape[0] > label.shape[0], name  # legend below
+
+    video = str(tmp_path / 'one.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 5,
+                             (96, 64))
+    writer.write(scene)
+    writer.release()
+    assert tool.main([video, CONFIG, ckpts['bare'], '--out',
+                      str(tmp_path / 'v')]) == 0
+    written = [f for f in os.listdir(tmp_path / 'v')
+               if f.startswith('one_overlay.')]
+    cap = cv2.VideoCapture(str(tmp_path / 'v' / written[0]))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames == 1

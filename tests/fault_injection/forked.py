@@ -28,8 +28,9 @@ import threading
 from typing import Optional, Sequence
 
 PRELOAD = ('torch', 'mmengine', 'mmengine.config', 'mmseg_sctnet',
-           'mmseg_sctnet.apis', 'cv2', 'PIL.Image', 'scipy.io',
-           'cityscapesscripts.helpers.labels')
+           'mmseg_sctnet.apis', 'mmseg_sctnet.apis.inference',
+           'mmseg_sctnet.apis.train', 'mmseg_sctnet.apis.test', 'cv2',
+           'PIL.Image', 'scipy.io', 'cityscapesscripts.helpers.labels')
 
 
 def _child(req: dict) -> None:

@@ -1,0 +1,303 @@
+"""Config handling shared by ``tools/train.py``, ``tools/test.py`` and
+``tools/inference.py``.
+
+* :func:`load_config`: the config file plus ``--cfg-options``, where a key
+  the config does not define is refused with the closest existing key
+  (``trian_cfg.max_iters=4`` -> ``did you mean 'train_cfg'?``). A key
+  written with a leading ``+`` (``+model.test_cfg.crop_size=(512,512)``,
+  Hydra's convention) may add a new key.
+* :func:`explain_build_errors`: a config argument a component does not take
+  (``model.backbone.foo=1``) or an unknown ``type`` becomes one line naming
+  the argument, the component and its config path, instead of a
+  ``TypeError``/``KeyError`` traceback from deep inside the build.
+* :func:`ensure_reliability_hooks`, :func:`make_run_names_unique`: what
+  the tools add to every run's config.
+"""
+import difflib
+import inspect
+import os.path as osp
+import re
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from mmseg_sctnet.compat.errors import UserError
+
+from .files import load_config_file
+
+__all__ = [
+    'ConfigError', 'load_config', 'check_cfg_options', 'explain_build_errors',
+    'ensure_reliability_hooks', 'make_run_names_unique', 'NEW_KEY_PREFIX'
+]
+
+#: ``--cfg-options +a.b=1`` may add ``a.b`` where the config has no such key
+NEW_KEY_PREFIX = '+'
+
+#: top-level keys MMEngine's Runner (and this project) read when present;
+#: they may be set with --cfg-options even when the config leaves them out
+OPTIONAL_TOP_LEVEL = frozenset({
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader',
+    'test_dataloader', 'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr',
+    'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator',
+    'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from',
+    'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level',
+    'visualizer', 'default_scope', 'randomness', 'experiment_name',
+    'model_wrapper_cfg', 'compile', 'activation_checkpointing',
+    'efficient_conv_bn_eval', 'find_unused_parameters', 'custom_imports',
+    'tta_model', 'tta_pipeline', 'dataset_check', 'reliability_hooks'
+})
+
+
+class ConfigError(UserError, ValueError):
+    """A config file, ``--cfg-options`` key or config argument that is
+    wrong."""
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """The config of ``path`` merged with checked ``cfg_options``.
+
+    Raises:
+        UserError: ``path`` is missing, not a config or does not parse
+            (:func:`~mmseg_sctnet.apis.files.load_config_file`), or a
+            ``cfg_options`` key is unknown (:func:`check_cfg_options`).
+    """
+    cfg = load_config_file(path)
+    if cfg_options:
+        cfg.merge_from_dict(check_cfg_options(cfg, cfg_options, path))
+    return cfg
+
+
+def _close(name: str, options: List[str]) -> str:
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return match[0] if match else ''
+
+
+def check_cfg_options(cfg: Config, options: dict, source: str) -> dict:
+    """Refuse ``options`` keys that ``cfg`` does not define.
+
+    Each dotted key is walked through the config (list indices allowed).
+    A key is accepted when its whole path exists, when it reaches a value
+    that is ``None`` (a placeholder to fill), when its first part is one of
+    :data:`OPTIONAL_TOP_LEVEL`, or when it starts with
+    :data:`NEW_KEY_PREFIX` (the prefix is removed). Returns the options to
+    merge.
+
+    Raises:
+        ConfigError: naming the key and the closest existing one.
+    """
+    out = {}
+    for key, value in options.items():
+        if key.startswith(NEW_KEY_PREFIX):
+            out[key[len(NEW_KEY_PREFIX):]] = value
+            continue
+        _walk(cfg, key, source)
+        out[key] = value
+    return out
+
+
+def _walk(cfg: Config, key: str, source: str) -> None:
+    parts = key.split('.')
+    node: Any = cfg.to_dict() if isinstance(cfg, Config) else cfg
+    for depth, part in enumerate(parts):
+        where = '.'.join(parts[:depth])
+        if node is None:
+            return
+        if isinstance(node, dict):
+            if part in node:
+                node = node[part]
+                continue
+            if depth == 0 and part in OPTIONAL_TOP_LEVEL:
+                return
+            keys = [str(k) for k in node.keys()]
+            guess = _close(part, keys)
+            full = '.'.join(parts[:depth] + [part])
+            inside = f' (in {where}: {", ".join(sorted(keys)[:12])}' + (
+                ', ...)' if len(keys) > 12 else ')') if depth else ''
+            hint = (f"did you mean '{'.'.join(parts[:depth] + [guess])}'?"
+                    if guess else 'check its spelling.')
+            raise ConfigError(
+                f"--cfg-options key '{full}' is not in {source}{inside}; "
+                f'{hint} To add a new key on purpose, write it as '
+                f"'{NEW_KEY_PREFIX}{key}=...'.")
+        if isinstance(node, (list, tuple)):
+            if not re.fullmatch(r'-?\d+', part) or not (
+                    -len(node) <= int(part) < len(node)):
+                raise ConfigError(
+                    f"--cfg-options key '{key}': {where} in {source} is a "
+                    f'list of {len(node)} entries; {part!r} is not an index '
+                    f'of it (0 to {len(node) - 1}).')
+            node = node[int(part)]
+            continue
+        raise ConfigError(
+            f"--cfg-options key '{key}': {where} in {source} is "
+            f'{node!r}, which has no entry {part!r}.')
+
+
+# ----------------------------------------------------------------------
+def _find_paths(cfg: Any, type_name: str, arg: Optional[str],
+                prefix: str = '') -> Iterator[str]:
+    """Config paths of the dicts of ``type_name`` (holding ``arg``)."""
+    if isinstance(cfg, dict):
+        t = cfg.get('type')
+        t = t if isinstance(t, str) else getattr(t, '__name__', None)
+        if t == type_name and (arg is None or arg in cfg):
+            yield prefix.rstrip('.')
+        for k, v in cfg.items():
+            yield from _find_paths(v, type_name, arg, f'{prefix}{k}.')
+    elif isinstance(cfg, (list, tuple)):
+        for i, v in enumerate(cfg):
+            yield from _find_paths(v, type_name, arg, f'{prefix}{i}.')
+
+
+def _plain(cfg):
+    return cfg.to_dict() if isinstance(cfg, Config) else cfg
+
+
+def _registered(name: str):
+    import mmseg.registry as reg
+    for r in (reg.MODELS, reg.DATASETS, reg.TRANSFORMS, reg.METRICS,
+              reg.HOOKS, reg.VISUALIZERS, reg.OPTIM_WRAPPERS,
+              reg.PARAM_SCHEDULERS, reg.DATA_SAMPLERS, reg.LOOPS):
+        obj = r.get(name)
+        if obj is not None:
+            return obj
+    return None
+
+
+def _arguments(cls) -> List[str]:
+    names = []
+    for klass in getattr(cls, '__mro__', [cls]):
+        init = getattr(klass, '__init__', None)
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        names += [
+            p.name for p in params if p.name != 'self'
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            and p.name not in names
+        ]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
+def _explain_type_error(cfg: Config, source: str, err: TypeError):
+    text = str(err)
+    m = re.search(
+        r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'",
+        text)
+    if m:
+        cls_name, arg = m.groups()
+        paths = list(_find_paths(_plain(cfg), cls_name, arg))
+        where = f'{paths[0]}.{arg}' if paths else arg
+        args = _arguments(_registered(cls_name) or object)
+        guess = _close(arg, args)
+        hint = f"did you mean '{guess}'? " if guess else ''
+        return (f"{source}: {cls_name} (built from '{where}') takes no "
+                f"argument '{arg}'; {hint}Remove it from the config or "
+                f'--cfg-options. {cls_name} takes: {", ".join(args)}.')
+    m = re.search(
+        r'(\w+)\.__init__\(\) missing \d+ required (?:positional |'
+        r'keyword-only )?arguments?: (.+)$', text)
+    if m:
+        cls_name, missing = m.groups()
+        paths = list(_find_paths(_plain(cfg), cls_name, None))
+        where = f" (built from '{paths[0]}')" if paths else ''
+        return (f'{source}: {cls_name}{where} needs the argument(s) '
+                f'{missing}; add them in the config or with --cfg-options.')
+    return None
+
+
+def _explain_key_error(source: str, err: KeyError):
+    text = err.args[0] if err.args else ''
+    m = re.match(r'(\S+) is not in the (\w+)::(\w+) registry', str(text))
+    if not m:
+        return None
+    name, scope, registry = m.groups()
+    import mmseg.registry as reg
+    known: List[str] = []
+    for r in vars(reg).values():
+        if getattr(r, 'name', None) == registry and hasattr(r, 'module_dict'):
+            known += list(r.module_dict)
+            if getattr(r, 'parent', None) is not None:
+                known += list(r.parent.module_dict)
+    guess = _close(name, sorted(set(known)))
+    hint = f" did you mean '{guess}'?" if guess else (
+        ' Check the spelling, or that the module defining it is imported '
+        '(custom_imports).')
+    return (f"{source}: type '{name}' is not a registered {registry} "
+            f'(scope {scope});{hint}')
+
+
+@contextmanager
+def explain_build_errors(cfg: Config, source: str):
+    """Turn config mistakes surfacing while building components into a
+    :class:`ConfigError`: an argument a class does not take (or lacks) and
+    a ``type`` no registry knows. Other errors pass unchanged."""
+    try:
+        yield
+    except TypeError as err:
+        msg = _explain_type_error(cfg, source, err)
+        if msg is None:
+            raise
+        raise ConfigError(msg) from None
+    except KeyError as err:
+        msg = _explain_key_error(source, err)
+        if msg is None:
+            raise
+        raise ConfigError(msg) from None
+
+
+# ----------------------------------------------------------------------
+def runtime_base() -> str:
+    """``configs/_base_/default_runtime.py`` of this repository."""
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    return osp.join(root, 'configs', '_base_', 'default_runtime.py')
+
+
+def ensure_reliability_hooks(cfg: Config) -> List[str]:
+    """Add back the reliability hooks a config's ``custom_hooks`` dropped.
+
+    A leaf config that sets ``custom_hooks = [...]`` replaces the base list
+    (MMEngine merges dicts, not lists), which would silently switch off the
+    dataset check, the non-finite-loss stop and exact resume. They are
+    added back from ``configs/_base_/default_runtime.py``, with a log line;
+    ``reliability_hooks = False`` in the config keeps the list as written
+    (``dataset_check = dict(enable=False)`` switches off only the data
+    check). Returns the names added.
+    """
+    if not cfg.get('reliability_hooks', True):
+        return []
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    present = {
+        h.get('type') if isinstance(h, dict) else type(h).__name__
+        for h in hooks
+    }
+    base = Config.fromfile(runtime_base()).custom_hooks
+    added = [dict(h) for h in base if h['type'] not in present]
+    if added:
+        cfg.custom_hooks = hooks + added
+        print_log(
+            'custom_hooks of this config leave out '
+            f'{", ".join(h["type"] for h in added)}; added back (set '
+            'reliability_hooks = False in the config to run without them; '
+            'docs/reliability.md)',
+            logger='current')
+    return [h['type'] for h in added]
+
+
+def make_run_names_unique(cfg: Config) -> None:
+    """Let MMEngine name the visualizer after the run (in place).
+
+    The configs name their visualizer ``'visualizer'``; MMEngine returns an
+    existing instance of that name, so a second runner in the same process
+    (the demo trains, then tests) would write its scalars and images into
+    the first run's folder. Without a fixed name MMEngine uses the run's
+    unique experiment name.
+    """
+    vis = cfg.get('visualizer')
+    if isinstance(vis, dict):
+        vis.pop('name', None)

@@ -1,0 +1,216 @@
+"""Evaluation: what ``tools/test.py`` runs (MMEngine's Runner, as
+MMSegmentation's ``tools/test.py``), with the checks that come first.
+
+Before the dataset is read: the config and its ``--cfg-options`` keys, the
+checkpoint (readable, then loaded into the model, so a checkpoint of
+another model or class count fails here), every output path (creatable,
+none of the inputs, ``--out``/``--show-dir`` not inside the data folder
+and not the same folder) and the data folders.
+"""
+import json
+import os.path as osp
+from typing import Callable, Optional, Sequence
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from mmseg_sctnet.compat import read_checkpoint
+
+from .checks import check_config_dump, check_output_folder
+from .config import (ConfigError, explain_build_errors, load_config,
+                     make_run_names_unique)
+from .distributed import (adapt_to_cpu_distributed, finish_distributed,
+                          init_cpu_distributed)
+from .files import PathError, check_output_file, same_file, write_file
+
+__all__ = [
+    'SUPPORTED_EVAL', 'build_test_config', 'set_test_model', 'run_test',
+    'test'
+]
+
+SUPPORTED_EVAL = ('mIoU', 'mDice', 'mFscore')
+
+
+def set_test_model(cfg: Config, checkpoint: str) -> None:
+    """Make ``cfg`` evaluate ``checkpoint`` (in place).
+
+    The one place that decides what runs the test images; data, metrics,
+    ``--show-dir`` and ``--out`` are the same for every kind of file:
+
+    * an ONNX file (``tools/export_onnx.py``): ``cfg.model`` becomes an
+      ``ORTSegmentor`` that runs it with onnxruntime
+      (:func:`mmseg_sctnet.deploy.ort_segmentor.onnx_model_config`, which
+      checks the file first), nothing is loaded;
+    * a PyTorch checkpoint (``.pth``): read once here (a damaged file fails
+      before anything is built), then loaded into the config's segmentor
+      built for inference: ``train_cfg=None`` (no teacher, no SIAM
+      projections), no pretrained-backbone file.
+    """
+    from mmseg_sctnet.deploy.ort_segmentor import (is_onnx_path,
+                                                   onnx_model_config)
+    cfg.resume = False
+    if is_onnx_path(checkpoint):
+        onnx_model_config(cfg, checkpoint)
+        return
+    read_checkpoint(checkpoint)
+    cfg.model.train_cfg = None
+    backbone = cfg.model.get('backbone') or {}
+    init = backbone.get('init_cfg')
+    if isinstance(init, dict) and init.get('type') == 'Pretrained':
+        backbone['init_cfg'] = None
+    cfg.load_from = checkpoint
+
+
+def _data_roots(cfg: Config) -> list:
+    ds = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+    leaves = ds.get('datasets') or [ds]  # ConcatDataset
+    return [d['data_root'] for d in leaves
+            if isinstance(d, dict) and d.get('data_root')]
+
+
+def _check_outputs(cfg: Config, config: str, checkpoint: str,
+                   out: Optional[str], show_dir: Optional[str],
+                   metrics_json: Optional[str]) -> None:
+    inputs = [config, checkpoint]
+    data = _data_roots(cfg)
+    check_output_folder(cfg.work_dir, '--work-dir', inputs)
+    check_config_dump(cfg.work_dir, config)
+    # label maps and pictures are named after the images: never in the
+    # data folder, never in one folder
+    check_output_folder(out, '--out', inputs + data)
+    check_output_folder(show_dir, '--show-dir', inputs + data)
+    if out and show_dir and same_file(out, show_dir):
+        raise PathError(
+            f'--out and --show-dir are the same folder ({out}); both write '
+            '<image name>.png. Give them different folders.')
+    if metrics_json:
+        check_output_file(metrics_json, inputs, overwrite=True,
+                          what='--metrics-json')
+
+
+def _use_per_class_metric(cfg: Config) -> None:
+    """``IoUMetric`` -> ``PerClassIoUMetric`` (same arguments and results;
+    keeps the per-class values for ``--metrics-json``)."""
+    evaluators = cfg.test_evaluator if isinstance(
+        cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    for ev in evaluators:
+        if isinstance(ev, dict) and ev.get('type') == 'IoUMetric':
+            ev['type'] = 'PerClassIoUMetric'
+
+
+def build_test_config(config: str,
+                      checkpoint: str,
+                      work_dir: Optional[str] = None,
+                      out: Optional[str] = None,
+                      show_dir: Optional[str] = None,
+                      metrics_json: Optional[str] = None,
+                      eval_metrics: Optional[Sequence[str]] = None,
+                      tta: bool = False,
+                      cfg_options: Optional[dict] = None,
+                      launcher: str = 'none') -> Config:
+    """The evaluation config: the file, checked ``cfg_options``, the
+    checkpoint (:func:`set_test_model`) and the output options."""
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    if eval_metrics:
+        bad = [m for m in eval_metrics if m not in SUPPORTED_EVAL]
+        if bad:
+            raise ConfigError(f'unsupported --eval metric(s) {bad}; use '
+                              f'{", ".join(SUPPORTED_EVAL)}')
+        cfg.test_evaluator['iou_metrics'] = list(eval_metrics)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs',
+        osp.splitext(osp.basename(config))[0])
+    _check_outputs(cfg, config, checkpoint, out, show_dir, metrics_json)
+    set_test_model(cfg, checkpoint)
+    _use_per_class_metric(cfg)
+    if out:
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True
+    if show_dir:
+        hook = cfg.default_hooks.setdefault(
+            'visualization', dict(type='SegVisualizationHook'))
+        hook['draw'] = True
+        hook['interval'] = 1
+        vis = dict(cfg.get('visualizer') or {})
+        vis.pop('type', None)
+        vis.pop('name', None)
+        vis.update(type='SideBySideSegVisualizer', out_dir=show_dir)
+        cfg.visualizer = vis
+    if tta:
+        if 'tta_pipeline' not in cfg:
+            raise ConfigError(
+                f'--tta needs tta_pipeline in {config} (multi-scale + flip '
+                "pipeline, as in MMSegmentation's dataset configs).")
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    adapt_to_cpu_distributed(cfg, launcher)
+    make_run_names_unique(cfg)
+    return cfg
+
+
+def run_test(cfg: Config,
+             on_runner: Optional[Callable] = None,
+             runner_cls=None) -> dict:
+    """Build the runner, load the checkpoint, run the test loop.
+
+    Returns ``dict(metrics=..., per_class=..., rank=...)``;
+    ``on_runner(runner)`` is called once the runner is built.
+    """
+    from mmseg_sctnet.datasets.checker import check_data_paths
+
+    from .train import build_runner
+    check_data_paths(cfg, splits=('test', ))
+    runner = build_runner(cfg, runner_cls)
+    # the checkpoint goes into the model before the dataset is read: a
+    # checkpoint of another model fails here
+    runner.load_or_resume()
+    if on_runner is not None:
+        on_runner(runner)
+    with explain_build_errors(cfg, cfg.filename or 'the config'):
+        metrics = runner.test()
+    per_class = {}
+    for metric in runner.test_evaluator.metrics:
+        per_class.update(getattr(metric, 'per_class', None) or {})
+    return dict(
+        metrics={k: round(float(v), 2)
+                 for k, v in metrics.items()},
+        per_class=per_class,
+        rank=runner.rank)
+
+
+def test(config: str,
+         checkpoint: str,
+         work_dir: Optional[str] = None,
+         out: Optional[str] = None,
+         show_dir: Optional[str] = None,
+         metrics_json: Optional[str] = None,
+         eval_metrics: Optional[Sequence[str]] = None,
+         tta: bool = False,
+         cfg_options: Optional[dict] = None,
+         launcher: str = 'none',
+         on_runner: Optional[Callable] = None) -> dict:
+    """Everything ``tools/test.py`` does; returns the metrics, per-class
+    values, config and checkpoint (also written to ``metrics_json``)."""
+    cfg = build_test_config(config, checkpoint, work_dir, out, show_dir,
+                            metrics_json, eval_metrics, tta, cfg_options,
+                            launcher)
+    init_cpu_distributed(cfg, launcher)
+    result = run_test(cfg, on_runner)
+    finish_distributed()
+    if result['rank'] != 0:
+        return result
+    result.update(config=config, checkpoint=checkpoint)
+    if metrics_json:
+        write_file(metrics_json, json.dumps(result, indent=2).encode(),
+                   overwrite=True, inputs=[config, checkpoint])
+        print_log(f'metrics written to {metrics_json}', logger='current')
+    if show_dir:
+        print_log(f'input | ground truth | prediction PNGs in {show_dir}',
+                  logger='current')
+    if out:
+        print_log(f'predicted label maps in {out}', logger='current')
+    if 'mIoU' in result['metrics']:
+        print(f"mIoU: {result['metrics']['mIoU']:.2f}")
+    return result
