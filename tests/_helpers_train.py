@@ -33,9 +33,8 @@ B0_BACKBONE = dict(
 
 
 def load_tool(relpath, name=None):
-    """Import a script under tools/ as a module (tools/ on sys.path)."""
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
+    """Import a script under tools/ as a module (for in-process
+    ``main``)."""
     path = osp.join(TOOLS, relpath)
     name = name or 'tool_' + relpath.replace('/', '_').replace('.py', '')
     spec = importlib.util.spec_from_file_location(name, path)
@@ -55,7 +54,9 @@ def run(cmd, timeout=600, env=None, **kw):
     """Run ``cmd`` from the repository root; returns the CompletedProcess
     with stdout+stderr in ``.stdout``."""
     e = dict(os.environ)
-    e.pop('PYTHONPATH', None)  # the tools must find the plugin themselves
+    # the tools import the installed package; this checkout comes first
+    e['PYTHONPATH'] = os.pathsep.join(
+        p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
     e.setdefault('OMP_NUM_THREADS', '1')
     e['PYTHON'] = PY  # the launcher scripts use this interpreter
     if env:

@@ -4,6 +4,8 @@ Nothing here changes the process at import: the working directory and the
 mmseg default scope are set by the session fixture below, and helper modules
 in ``tests/`` are importable through ``pythonpath`` in ``pytest.ini``.
 """
+import os
+
 import pytest
 from model_helpers import ROOT, write_official_checkpoint
 
@@ -18,7 +20,8 @@ def repo_root():
 
 @pytest.fixture(scope='session', autouse=True)
 def _repo_cwd_and_scope():
-    """Run every test in the repository root with mmseg's default scope.
+    """Run every test in the repository root with mmseg's default scope,
+    and with this checkout first on ``PYTHONPATH`` for subprocesses.
 
     Configs and tools are named by paths relative to the root, as in the
     README. The previous working directory is restored at the end.
@@ -27,6 +30,11 @@ def _repo_cwd_and_scope():
     register_all_modules(init_default_scope=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(ROOT)
+        # tools run as subprocesses import this checkout's package (a
+        # worktree tests its own code, not the installed copy)
+        mp.setenv('PYTHONPATH',
+                  os.pathsep.join(p for p in (ROOT, os.environ.get(
+                      'PYTHONPATH')) if p))
         yield ROOT
 
 

@@ -92,6 +92,8 @@ env_cfg = dict(cudnn_benchmark=False)
 
 
 def tool_env():
+    """The environment of a tool subprocess: this checkout's package first
+    on PYTHONPATH (a worktree runs its own code), one thread."""
     env = dict(os.environ)
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
@@ -133,8 +135,6 @@ def load_tool(name):
     """Import ``tools/<name>.py`` as a module (for in-process ``main``)."""
     import importlib.util
     tools = osp.join(ROOT, 'tools')
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
     spec = importlib.util.spec_from_file_location(
         f'sctnet_tool_{name}', osp.join(tools, name + '.py'))
     mod = importlib.util.module_from_spec(spec)

@@ -20,8 +20,6 @@ Logic: :func:`mmseg_sctnet.apis.dataset_check.run_dataset_check`.
 import argparse
 import sys
 
-import _bootstrap  # noqa: F401
-
 from mmengine.config import DictAction
 
 from mmseg_sctnet.apis.dataset_check import run_dataset_check

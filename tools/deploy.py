@@ -18,8 +18,6 @@ Logic: :func:`mmseg_sctnet.apis.deploy_checkpoint.write_deploy_checkpoint`.
 import argparse
 import sys
 
-import _bootstrap  # noqa: F401
-
 from mmseg_sctnet.apis.deploy_checkpoint import write_deploy_checkpoint
 from mmseg_sctnet.compat import exit_on_user_error
 

@@ -18,8 +18,6 @@ Logic: :func:`mmseg_sctnet.pretrain.convert.export_backbone`.
 """
 import argparse
 
-import _bootstrap  # noqa: F401
-
 from mmseg_sctnet.compat import exit_on_user_error
 from mmseg_sctnet.pretrain import export_backbone
 

@@ -22,8 +22,6 @@ Logic: :func:`mmseg_sctnet.apis.flops.get_flops`.
 import argparse
 import sys
 
-import _bootstrap  # noqa: F401
-
 from mmseg_sctnet.apis.flops import get_flops
 from mmseg_sctnet.compat import exit_on_user_error
 

@@ -17,8 +17,6 @@ Logic: :func:`mmseg_sctnet.apis.convert.convert_teacher`.
 import argparse
 import sys
 
-import _bootstrap  # noqa: F401
-
 from mmseg_sctnet.apis.convert import convert_teacher
 from mmseg_sctnet.compat import exit_on_user_error
 

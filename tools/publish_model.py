@@ -28,8 +28,6 @@ is never overwritten. Logic: :func:`mmseg_sctnet.apis.publish.publish_model`.
 import argparse
 import sys
 
-import _bootstrap  # noqa: F401
-
 from mmseg_sctnet.apis.publish import publish_model
 from mmseg_sctnet.compat import exit_on_user_error
 
