@@ -68,6 +68,9 @@ def test_cfg_options_keys(cfg):
         'randomness.seed': 1,  # read by MMEngine's Runner when present
         'model.decode_head.num_classes': 8,
         '+model.test_cfg.crop_size': (64, 64),  # new key, asked for
+        # not in the config, but an argument its component takes
+        'model.decode_head.dropout_ratio': 0.2,
+        'randomness.diff_rank_seed': True,  # Runner.set_randomness's
     }
     out = check_cfg_options(cfg, ok, 'x.py')
     assert 'model.test_cfg.crop_size' in out and len(out) == len(ok)
@@ -79,6 +82,9 @@ def test_cfg_options_keys(cfg):
         ('test_pipeline.9.scale', 'list of 4 entries'),
         ('train_cfg.max_iters.x', 'has no entry'),
         ('model.test_cfg.crop_size', "'\\+model.test_cfg.crop_size=...'"),
+        ('randomness.sed', "did you mean 'randomness.seed'"),
+        ('model.backbone.base_channel',
+         "did you mean 'model.backbone.base_channels'"),
     ]
     for key, msg in cases:
         with pytest.raises(ConfigError, match=msg):

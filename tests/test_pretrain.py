@@ -19,6 +19,8 @@ from mmseg_sctnet.compat.errors import CheckpointMismatchError
 from mmseg_sctnet.datasets.synthetic_cls import (class_names,
                                                  make_imagenet_layout)
 from mmseg_sctnet.apis.files import PathError
+from mmseg_sctnet.apis.train import (build_train_config, build_train_runner,
+                                     last_checkpoint)
 from mmseg_sctnet.pretrain import export_backbone
 
 PRETRAIN = {
@@ -32,7 +34,8 @@ N_CLS = 4
 
 
 def pretrain_options(data_root, n_classes=N_CLS, size=32, batch=8):
-    """--cfg-options for a tiny CPU run of a configs/pretrain leaf."""
+    """--cfg-options for a tiny CPU run of a configs/pretrain leaf (keys
+    the config does not have are written with a leading '+')."""
     classes = '[' + ','.join(class_names(n_classes)) + ']'
     opts = [
         f'model.head.num_classes={n_classes}',
@@ -41,10 +44,10 @@ def pretrain_options(data_root, n_classes=N_CLS, size=32, batch=8):
         # 1 warm-up epoch, the cosine part after the end of this short run
         'param_scheduler.0.end=1',
         'param_scheduler.1.begin=1',
-        'param_scheduler.1.end=2',
+        '+param_scheduler.1.end=2',
         'default_hooks.logger.interval=1',
         'default_hooks.checkpoint.save_best=None',
-        'train_cfg.val_begin=2',  # no validation in this 1-epoch run
+        '+train_cfg.val_begin=2',  # no validation in this 1-epoch run
         'randomness.seed=0',
         f'train_dataloader.batch_size={batch}',
         f'train_dataloader.dataset.pipeline.1.scale={size}',
@@ -55,7 +58,7 @@ def pretrain_options(data_root, n_classes=N_CLS, size=32, batch=8):
     for dl in ('train_dataloader', 'val_dataloader'):
         opts += [
             f'{dl}.dataset.data_root={data_root}',
-            f'{dl}.dataset.metainfo.classes={classes}',
+            f'+{dl}.dataset.metainfo.classes={classes}',
             f'{dl}.num_workers=0',
         ]
     return opts
@@ -84,7 +87,7 @@ def pretrained(tmp_path_factory, mmseg_scope_kept):
     runner = train.main([PRETRAIN['S'], '--work-dir', work, '--cfg-options'] +
                         pretrain_options(data))
     ckpt = osp.join(work, 'epoch_1.pth')
-    assert train.last_checkpoint(work) == ckpt
+    assert last_checkpoint(work) == ckpt
     return dict(runner=runner, ckpt=ckpt, data=data, tmp=tmp)
 
 
@@ -121,7 +124,8 @@ def test_top1_with_tools_test(pretrained):
     ] + [
         o.replace('val_', 'test_')
         for o in pretrain_options(pretrained['data'])
-        if o.startswith(('val_', 'model.head', 'data_preprocessor'))
+        if o.lstrip('+').startswith(
+            ('val_', 'model.head', 'data_preprocessor'))
     ])
     top1 = res['metrics']['accuracy/top1']
     assert 0.0 <= top1 <= 100.0
@@ -166,14 +170,16 @@ def test_segmentation_config_loads_the_export(pretrained, tmp_path):
         if not o.startswith('model.backbone.init_cfg')
     ] + [
         f'model.backbone.init_cfg.checkpoint={out}',
-        'model.backbone.init_cfg.strict=True',
+        '+model.backbone.init_cfg.strict=True',  # a key the config lacks
         'model.use_siam=False',
         'train_cfg.val_interval=100'
     ]
-    train = load_tool('train.py')
-    runner = train.build_runner(
+    args = load_tool('train.py').parse_args(
         [SEG_S, '--work-dir',
          str(tmp_path / 'seg'), '--cfg-options'] + opts)
+    runner = build_train_runner(
+        build_train_config(
+            args.config, args.work_dir, cfg_options=args.cfg_options))
     backbone = runner.model.backbone
     backbone.init_weights()  # what the Runner does before iteration 1
     own = backbone.state_dict()

@@ -3,9 +3,10 @@
 
 * :func:`load_config`: the config file plus ``--cfg-options``, where a key
   the config does not define is refused with the closest existing key
-  (``trian_cfg.max_iters=4`` -> ``did you mean 'train_cfg'?``). A key
+  (``trian_cfg.max_iters=4`` -> ``did you mean 'train_cfg'?``); an
+  argument the component of a ``type`` takes counts as defined. A key
   written with a leading ``+`` (``+model.test_cfg.crop_size=(512,512)``,
-  Hydra's convention) may add a new key.
+  Hydra's convention) may add any new key.
 * :func:`explain_build_errors`: a config argument a component does not take
   (``model.backbone.foo=1``) or an unknown ``type`` becomes one line naming
   the argument, the component and its config path, instead of a
@@ -79,8 +80,10 @@ def check_cfg_options(cfg: Config, options: dict, source: str) -> dict:
 
     Each dotted key is walked through the config (list indices allowed).
     A key is accepted when its whole path exists, when it reaches a value
-    that is ``None`` (a placeholder to fill), when its first part is one of
-    :data:`OPTIONAL_TOP_LEVEL`, or when it starts with
+    that is ``None`` (a placeholder to fill), when it names an argument the
+    dict's ``type`` takes (``model.decode_head.dropout_ratio``; for
+    ``randomness``: ``Runner.set_randomness``'s), when its first part is
+    one of :data:`OPTIONAL_TOP_LEVEL`, or when it starts with
     :data:`NEW_KEY_PREFIX` (the prefix is removed). Returns the options to
     merge.
 
@@ -97,6 +100,19 @@ def check_cfg_options(cfg: Config, options: dict, source: str) -> dict:
     return out
 
 
+def _accepted_arguments(node: dict, where: str) -> List[str]:
+    """Keys a config dict may gain although the config leaves them out:
+    the named constructor arguments of its ``type`` (a registered class;
+    ``**kwargs`` passed on to a base class are followed), and the
+    arguments of ``Runner.set_randomness`` for ``randomness``."""
+    if where == 'randomness':
+        from mmengine.runner import Runner
+        return _arguments(Runner.set_randomness)
+    t = node.get('type')
+    cls = _registered(t) if isinstance(t, str) else t
+    return _arguments(cls) if inspect.isclass(cls) else []
+
+
 def _walk(cfg: Config, key: str, source: str) -> None:
     parts = key.split('.')
     node: Any = cfg.to_dict() if isinstance(cfg, Config) else cfg
@@ -108,10 +124,16 @@ def _walk(cfg: Config, key: str, source: str) -> None:
             if part in node:
                 node = node[part]
                 continue
+            if depth == 0 and part == 'randomness':
+                node = {}  # its keys: the arguments of set_randomness
+                continue
             if depth == 0 and part in OPTIONAL_TOP_LEVEL:
                 return
+            accepted = _accepted_arguments(node, where)
+            if part in accepted:
+                return  # an argument the component takes, left at default
             keys = [str(k) for k in node.keys()]
-            guess = _close(part, keys)
+            guess = _close(part, keys + accepted)
             full = '.'.join(parts[:depth] + [part])
             inside = f' (in {where}: {", ".join(sorted(keys)[:12])}' + (
                 ', ...)' if len(keys) > 12 else ')') if depth else ''
@@ -158,18 +180,31 @@ def _plain(cfg):
 def _registered(name: str):
     import mmseg.registry as reg
     for r in (reg.MODELS, reg.DATASETS, reg.TRANSFORMS, reg.METRICS,
-              reg.HOOKS, reg.VISUALIZERS, reg.OPTIM_WRAPPERS,
-              reg.PARAM_SCHEDULERS, reg.DATA_SAMPLERS, reg.LOOPS):
+              reg.HOOKS, reg.VISUALIZERS, reg.VISBACKENDS, reg.OPTIMIZERS,
+              reg.OPTIM_WRAPPERS, reg.OPTIM_WRAPPER_CONSTRUCTORS,
+              reg.PARAM_SCHEDULERS, reg.DATA_SAMPLERS, reg.LOOPS,
+              reg.LOG_PROCESSORS, reg.WEIGHT_INITIALIZERS, reg.RUNNERS):
         obj = r.get(name)
         if obj is not None:
             return obj
     return None
 
 
-def _arguments(cls) -> List[str]:
+def _arguments(obj) -> List[str]:
+    """Named parameters of a function, or of a class's ``__init__`` and of
+    the base classes it passes ``**kwargs`` on to."""
+    if not inspect.isclass(obj):
+        try:
+            params = inspect.signature(obj).parameters.values()
+        except (TypeError, ValueError):
+            return []
+        return [p.name for p in params if p.name != 'self'
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
     names = []
-    for klass in getattr(cls, '__mro__', [cls]):
-        init = getattr(klass, '__init__', None)
+    for klass in obj.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
         try:
             params = inspect.signature(init).parameters.values()
         except (TypeError, ValueError):
@@ -187,13 +222,21 @@ def _arguments(cls) -> List[str]:
 def _explain_type_error(cfg: Config, source: str, err: TypeError):
     text = str(err)
     m = re.search(
-        r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'",
+        r"(\w+)\.(\w+)\(\) got an unexpected keyword argument '(\w+)'",
         text)
+    if m and m.group(2) != '__init__':  # e.g. Runner.set_randomness
+        owner, func, arg = m.groups()
+        found = getattr(_registered(owner) or object, func, None)
+        guess = _close(arg, _arguments(found) if found else [])
+        hint = f" did you mean '{guess}'?" if guess else ''
+        return (f'{source}: {owner}.{func} takes no argument '
+                f"'{arg}' (from the config or --cfg-options);{hint}")
     if m:
-        cls_name, arg = m.groups()
+        cls_name, _, arg = m.groups()
         paths = list(_find_paths(_plain(cfg), cls_name, arg))
         where = f'{paths[0]}.{arg}' if paths else arg
-        args = _arguments(_registered(cls_name) or object)
+        found = _registered(cls_name)
+        args = _arguments(found) if found is not None else []
         guess = _close(arg, args)
         hint = f"did you mean '{guess}'? " if guess else ''
         return (f"{source}: {cls_name} (built from '{where}') takes no "
