@@ -2,10 +2,10 @@
 MMSegmentation's ``tools/test.py``), with the checks that come first.
 
 Before the dataset is read: the config and its ``--cfg-options`` keys, the
-checkpoint (readable, then loaded into the model, so a checkpoint of
-another model or class count fails here), every output path (creatable,
-none of the inputs, ``--out``/``--show-dir`` not inside the data folder
-and not the same folder) and the data folders.
+checkpoint (readable, a checkpoint), every output path (creatable, none of
+the inputs, ``--out``/``--show-dir`` not inside the data folder and not the
+same folder) and the data folders. A checkpoint of another model or class
+count fails when MMEngine loads it, before the first test image.
 """
 import json
 import os.path as osp
@@ -163,9 +163,6 @@ def run_test(cfg: Config,
     from .train import build_runner
     check_data_paths(cfg, splits=('test', ))
     runner = build_runner(cfg, runner_cls)
-    # the checkpoint goes into the model before the dataset is read: a
-    # checkpoint of another model fails here
-    runner.load_or_resume()
     if on_runner is not None:
         on_runner(runner)
     with explain_build_errors(cfg, cfg.filename or 'the config'):
