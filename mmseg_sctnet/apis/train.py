@@ -130,6 +130,20 @@ def build_train_runner(cfg: Config, launcher: str = 'none',
     return build_runner(cfg, runner_cls)
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """True for Ctrl-C, also when a library turned it into another error
+    while handling it (MMEngine's ``Config.pretty_text``, run for every
+    checkpoint's meta, re-raises any exception from yapf as a
+    ``SyntaxError``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def run_training(runner):
     """``runner.train()``; config mistakes found while building datasets or
     hooks are one line, Ctrl-C names the last complete checkpoint."""
@@ -137,7 +151,9 @@ def run_training(runner):
         with explain_build_errors(runner.cfg, runner.cfg.filename
                                   or 'the config'):
             runner.train()
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not _interrupted(e):
+            raise
         ckpt = last_checkpoint(runner.work_dir)
         raise RunInterrupted(
             f'training interrupted at iteration {runner.iter}; ' +
