@@ -32,6 +32,21 @@ def test_bf16_refused_on_a_cpu_without_native_support(monkeypatch):
     assert e.value.code == 1
 
 
+def test_cpu_flags_from_the_environment(monkeypatch):
+    """SCTNET_CPU_FLAGS replaces the detected flags (how the command-line
+    refusals are tested on any machine): no bf16 flag, no torch probe."""
+    monkeypatch.setenv(D.CPU_FLAGS_ENV, 'avx avx2,fma')
+    assert D.cpu_flags() == {'avx', 'avx2', 'fma'}
+    assert D.cpu_bf16_feature() is None
+    with pytest.raises(UnsupportedDtypeError, match=r'\$SCTNET_CPU_FLAGS'):
+        D.check_dtype('bf16', 'cpu')
+    monkeypatch.setenv(D.CPU_FLAGS_ENV, '')
+    assert D.cpu_bf16_feature() is None
+    monkeypatch.setenv(D.CPU_FLAGS_ENV, 'avx2 amx_bf16')
+    assert D.cpu_bf16_feature() == 'amx_bf16'
+    D.check_dtype('bf16', 'cpu')
+
+
 @pytest.mark.skipif(D.cpu_bf16_feature() is None,
                     reason='this CPU has no native bf16')
 def test_bf16_inference_agrees_with_fp32():

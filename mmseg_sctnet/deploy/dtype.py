@@ -8,6 +8,11 @@ and the module that runs a segmentor in one of them.
   would run bf16 through slow emulation: refused, no silent fallback.
 * ``fp16``: CUDA only (CPU half-precision convolutions are emulated).
 
+The CPU flags can be set with the environment variable
+``SCTNET_CPU_FLAGS`` (space- or comma-separated, e.g. ``avx2 fma``): what
+a CPU without native bf16 gets, on any machine (the tests use it to check
+the refusals of the command-line tools).
+
 Two ways to run in bf16/fp16 (``mode``): ``'autocast'`` (weights stay
 fp32, ``torch.autocast`` casts per operation: convolutions and matrix
 products run in the low precision, normalisations and softmax in fp32) and
@@ -16,6 +21,7 @@ re-cast per call, every operation runs in the low precision). Which is
 faster and how much accuracy each keeps is measured in docs/deploy.md.
 """
 import functools
+import os
 import platform
 from typing import Callable, FrozenSet, Optional
 
@@ -29,11 +35,21 @@ DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16,
 MODES = ('autocast', 'weights')
 #: CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic
 BF16_CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
+#: environment variable that replaces the detected CPU flags
+CPU_FLAGS_ENV = 'SCTNET_CPU_FLAGS'
+
+
+def cpu_flags() -> FrozenSet[str]:
+    """The CPU's feature flags: ``$SCTNET_CPU_FLAGS`` when set, else
+    ``/proc/cpuinfo`` (empty where unknown)."""
+    override = os.environ.get(CPU_FLAGS_ENV)
+    if override is not None:
+        return frozenset(override.replace(',', ' ').split())
+    return _proc_cpu_flags()
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_flags() -> FrozenSet[str]:
-    """The CPU's feature flags (``/proc/cpuinfo``; empty where unknown)."""
+def _proc_cpu_flags() -> FrozenSet[str]:
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
@@ -60,13 +76,15 @@ def cpu_model() -> str:
 def cpu_bf16_feature(flags: Optional[FrozenSet[str]] = None
                      ) -> Optional[str]:
     """The native bf16 feature of this CPU (``'amx_bf16'``,
-    ``'avx512_bf16'``) or None. ``flags`` overrides the detected ones."""
+    ``'avx512_bf16'``) or None. ``flags`` overrides the detected ones
+    (:func:`cpu_flags`)."""
+    detected = flags is None and CPU_FLAGS_ENV not in os.environ
     flags = cpu_flags() if flags is None else flags
     for f in BF16_CPU_FLAGS:
         if f in flags:
             return f
     # no /proc/cpuinfo (macOS, Windows): ask torch's own CPU probe
-    if not flags:
+    if detected and not flags:
         probe = getattr(torch.cpu, '_is_avx512_bf16_supported', None)
         if probe is not None and probe():
             return 'avx512_bf16'
@@ -106,9 +124,11 @@ def check_dtype(dtype: str,
             'on CPU are emulated and slow); on CPU use --dtype bf16 (where '
             'supported) or fp32, or the int8 ONNX model')
     if (bf16_feature or cpu_bf16_feature)() is None:
+        where = (f'${CPU_FLAGS_ENV}' if CPU_FLAGS_ENV in os.environ else
+                 '/proc/cpuinfo')
         raise UnsupportedDtypeError(
             f'--dtype bf16: this CPU ({cpu_model()}) has neither AVX512-BF16 '
-            'nor AMX-BF16 (flags avx512_bf16 / amx_bf16 in /proc/cpuinfo), '
+            f'nor AMX-BF16 (flags avx512_bf16 / amx_bf16 in {where}), '
             'so bf16 would run emulated and slower than fp32; use --dtype '
             'fp32 or the int8 ONNX model (tools/export_onnx.py --int8)')
 
