@@ -2,8 +2,15 @@
 """Segment an image, a folder of images or a video.
 
     python tools/inference.py INPUT CONFIG CHECKPOINT --out DIR
-        [--device cpu|cuda:0] [--deploy] [--opacity 0.5] [--batch-size 1]
-        [--frame-labels] [--force] [--cfg-options k=v ...]
+        [--device cpu|cuda:0] [--deploy] [--dtype fp32|bf16|fp16]
+        [--opacity 0.5] [--batch-size 1] [--frame-labels] [--force]
+        [--cfg-options k=v ...]
+
+CHECKPOINT is a PyTorch checkpoint (``.pth``) or an ONNX file (a name
+ending in ``.onnx``, from ``tools/export_onnx.py``), which onnxruntime
+runs on the CPU with the same outputs. ``--dtype bf16|fp16`` runs a
+``.pth`` under ``torch.autocast`` (bf16: CPUs with AVX512-BF16/AMX-BF16
+and GPUs; fp16: GPUs); refused, not emulated, elsewhere.
 
 Writes ``overlay/<name>.png`` (prediction over the image, legend below)
 and ``labels/<name>.png`` (one class index per pixel) for images and
@@ -19,6 +26,7 @@ from mmengine.config import DictAction
 
 from mmseg_sctnet.apis.inference import report_skipped, run_inference
 from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.deploy.dtype import DTYPES
 
 
 def parse_args(argv=None):
@@ -27,7 +35,10 @@ def parse_args(argv=None):
         'write colour overlays (with a legend) and raw label PNGs.')
     p.add_argument('input', help='image file, folder of images, or video')
     p.add_argument('config', help='config the checkpoint was trained with')
-    p.add_argument('checkpoint', help='checkpoint file (.pth)')
+    p.add_argument(
+        'checkpoint',
+        help='checkpoint file (.pth), or an ONNX file (.onnx, run by '
+        'onnxruntime on the CPU)')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument(
         '--device',
@@ -36,6 +47,12 @@ def parse_args(argv=None):
         '--deploy',
         action='store_true',
         help='run the deployment form of the model (BatchNorms folded)')
+    p.add_argument(
+        '--dtype',
+        choices=list(DTYPES),
+        help='compute precision of a .pth (torch.autocast): bf16 needs '
+        'AVX512-BF16/AMX-BF16 on a CPU or a bf16 GPU, fp16 a GPU; refused '
+        'otherwise and with an .onnx file (default fp32)')
     p.add_argument(
         '--opacity',
         type=float,
@@ -70,7 +87,7 @@ def main(argv=None):
     report = run_inference(
         args.input, args.config, args.checkpoint, args.out, args.device,
         args.deploy, args.opacity, args.batch_size, args.frame_labels,
-        args.force, args.cfg_options)
+        args.force, args.cfg_options, args.dtype)
     return report_skipped(report)
 
 

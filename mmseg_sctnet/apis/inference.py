@@ -306,24 +306,45 @@ def run_inference(input: str,
                   frame_labels: bool = False,
                   force: bool = False,
                   cfg_options: Optional[dict] = None,
-                  inferencer_cls=SCTNetInferencer) -> InferenceReport:
+                  dtype: Optional[str] = None,
+                  inferencer_cls=None) -> InferenceReport:
     """Segment an image, a folder of images or a video into ``out``.
 
     Everything a user can get wrong is checked before the model is built:
-    the input (exists, a known image/video type; a video that decodes),
-    ``out`` (creatable, writable, not an input, not inside the input
-    folder), the files it will write (never an input; existing ones only
-    with ``force``), the config and ``cfg_options`` keys, then the
-    checkpoint (readable, then fitting the config). Returns what was
-    written and skipped; unreadable images are skipped, not fatal.
+    the options (``dtype`` against the device, combinations that mean
+    nothing for an ONNX file), the input (exists, a known image/video
+    type; a video that decodes), ``out`` (creatable, writable, not an
+    input, not inside the input folder), the files it will write (never an
+    input; existing ones only with ``force``), the config and
+    ``cfg_options`` keys, then the model file (readable, then fitting the
+    config). Returns what was written and skipped; unreadable images are
+    skipped, not fatal.
 
-    ``inferencer_cls``: the inferencer to build (another backend's
-    subclass of :class:`SCTNetInferencer`).
+    ``checkpoint`` is a PyTorch checkpoint (``.pth``, eager or deploy) or
+    an ONNX file (a path ending in ``.onnx``, from
+    ``tools/export_onnx.py``), which onnxruntime runs on the CPU and which
+    never goes through the PyTorch checkpoint reader.
+    ``dtype``: ``'fp32'`` (None), ``'bf16'`` or ``'fp16'``: the PyTorch
+    model under ``torch.autocast``; refused where the device has no native
+    support (no fallback) and with an ONNX file.
+    ``inferencer_cls``: build this :class:`SCTNetInferencer` subclass
+    instead of the one :func:`mmseg_sctnet.deploy.inferencer.
+    inferencer_for` picks.
     """
+    from mmseg_sctnet.deploy.dtype import check_dtype
+    from mmseg_sctnet.deploy.inferencer import inferencer_for, onnx_device
+    from mmseg_sctnet.deploy.ort_segmentor import is_onnx_path
     if not 0 < opacity <= 1:
         raise ConfigError(f'--opacity must be in (0, 1], got {opacity}')
     if batch_size < 1:
         raise ConfigError(f'--batch-size must be >= 1, got {batch_size}')
+    onnx = is_onnx_path(checkpoint)
+    cls, kwargs = inferencer_for(checkpoint, dtype, deploy)
+    if inferencer_cls is not None:
+        cls = inferencer_cls
+    device = onnx_device(checkpoint, device) if onnx else _device(device)
+    if dtype is not None:
+        check_dtype(dtype, device)
     kind, items = collect_inputs(input)
     check_output_folder(out, '--out', inputs=[input, config, checkpoint])
     if kind == 'video':
@@ -338,15 +359,20 @@ def run_inference(input: str,
         check_planned_outputs(
             [o for pair in _image_outputs(out, items) for o in pair], inputs,
             force)
-    device = _device(device)
     cfg = load_config(config, cfg_options)
-    ckpt = read_checkpoint(checkpoint)
-    inferencer = inferencer_cls(
-        cfg, checkpoint, device=device, deploy=deploy, checkpoint=ckpt)
-    del ckpt
+    if onnx:  # checked against the config by ORTSegmentor's builder
+        inferencer = cls(cfg, checkpoint, device=device, **kwargs)
+        how = ' (onnxruntime)'
+    else:
+        ckpt = read_checkpoint(checkpoint)
+        inferencer = cls(
+            cfg, checkpoint, device=device, deploy=deploy, checkpoint=ckpt,
+            **kwargs)
+        del ckpt
+        how = (' (deploy mode)' if deploy else '') + (
+            f' ({dtype} autocast)' if dtype not in (None, 'fp32') else '')
     model = inferencer.model
-    print(f'{checkpoint} on {device}'
-          f'{" (deploy mode)" if deploy else ""}: '
+    print(f'{checkpoint} on {device}{how}: '
           f'{len(model.dataset_meta["classes"])} classes')
     report = InferenceReport(total=len(items))
     try:

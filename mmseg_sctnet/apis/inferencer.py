@@ -114,7 +114,9 @@ class SCTNetInferencer(MMSegInferencer):
     out. A backend that is not this PyTorch model (ONNX Runtime, TensorRT)
     is a subclass that overrides :meth:`forward` (and :meth:`_init_model`
     to open its file); pipeline, class names, legend and the files written
-    by :func:`run_inference` stay the same.
+    by :func:`run_inference` stay the same. :mod:`mmseg_sctnet.deploy.
+    inferencer` has two: ``ORTInferencer`` (an ONNX file in onnxruntime)
+    and ``LowPrecisionInferencer`` (bf16/fp16 under ``torch.autocast``).
 
     Args:
         model: config path or ``Config``.

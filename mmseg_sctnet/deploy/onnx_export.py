@@ -126,7 +126,9 @@ def onnx_io(path: str) -> dict:
     except Exception as e:
         raise OnnxModelError(
             f'{path} is not an ONNX model ({type(e).__name__} while parsing '
-            'it); pass a file written by tools/export_onnx.py') from None
+            f'its {osp.getsize(path)} bytes: cut short, damaged, or another '
+            'format such as a renamed .pth); pass a complete file written '
+            'by tools/export_onnx.py') from None
     if not model.graph.input or not model.graph.output:
         raise OnnxModelError(f'{path} is not an ONNX model (no graph inputs '
                              'or outputs); pass a file written by '

@@ -8,6 +8,11 @@ happen before the model is built. The table runs in forks of one
 pre-imported process (``fault_fork``); the folder case runs as a plain
 subprocess (``fault``) and the interrupted run as a real process that gets
 SIGINT.
+
+ONNX rows use tiny generated graphs (one convolution, the interface of
+an exported SCTNet: ``input [N, 3, H, W] -> logits [N, C, H, W]``); the
+bf16 refusal fakes a CPU without native bf16 through
+``SCTNET_CPU_FLAGS`` (``mmseg_sctnet.deploy.dtype``).
 """
 import os
 import os.path as osp
@@ -18,18 +23,40 @@ import time
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import torch
 from harness import ROOT, snapshot
+from onnx import TensorProto, helper, numpy_helper
 
 TOOL = 'tools/inference.py'
 CONFIG = 'configs/custom/sctnet-s_custom.py'  # 8 classes, SCTNet-S
 
 
+def tiny_onnx(path, classes):
+    """image ``[N, 3, H, W]`` -> logits ``[N, classes, H, W]`` (one 3x3
+    convolution, dynamic shape)."""
+    w = numpy_helper.from_array(
+        np.random.RandomState(0).randn(classes, 3, 3, 3).astype(np.float32),
+        'w')
+    graph = helper.make_graph(
+        [helper.make_node('Conv', ['input', 'w'], ['logits'],
+                          pads=[1, 1, 1, 1])], 'tiny',
+        [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                       ['N', 3, 'H', 'W'])],
+        [helper.make_tensor_value_info('logits', TensorProto.FLOAT,
+                                       ['N', classes, 'H', 'W'])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[
+        helper.make_opsetid('', 17)]), str(path))
+    return str(path)
+
+
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
     """A small SCTNet-S checkpoint (random weights), a damaged copy of it,
-    images, a folder with good and unreadable images, and a fake video."""
+    images, a folder with good and unreadable images, a fake video, and
+    ONNX files: a good one, one of another class count, a truncated one,
+    a text file and a checkpoint named ``.onnx``."""
     import mmseg_sctnet  # noqa: F401
     from mmengine.config import Config
     from mmseg.registry import MODELS
@@ -61,6 +88,12 @@ def files(tmp_path_factory):
     cv2.imwrite(str(folder / 'd_good.jpg'), img)
     (d / 'clip.mp4').write_bytes(b'\x00\x00\x00\x18ftypmp42' + b'\x00' * 64)
     (d / 'a_file').write_text('x')
+    tiny_onnx(d / 'good.onnx', 8)
+    tiny_onnx(d / 'five.onnx', 5)
+    data = open(d / 'good.onnx', 'rb').read()
+    (d / 'truncated.onnx').write_bytes(data[:len(data) // 2])
+    (d / 'notes.onnx').write_text('these are my notes, not a model\n')
+    (d / 'checkpoint.onnx').write_bytes(open(ckpt, 'rb').read())
     return {k: str(d / k) for k in os.listdir(d)}, str(d)
 
 
@@ -103,6 +136,34 @@ CASES = [
     ], ['base_channel', 'SCTNet', 'model.backbone', "'base_channels'"]),
     ('unreadable video', lambda f, o: [f['clip.mp4'], CONFIG, f['model.pth'],
                                        '--out', o], ['clip.mp4']),
+    # an ONNX file is checked against the config before any image is read
+    ('ONNX file of another class count', lambda f, o: [
+        f['img.png'], CONFIG, f['five.onnx'], '--out', o
+    ], ['five.onnx', 'predicts 5 classes', 'has 8', 'use the config']),
+    ('truncated ONNX file', lambda f, o: [
+        f['img.png'], CONFIG, f['truncated.onnx'], '--out', o
+    ], ['truncated.onnx', 'not an ONNX model', 'cut short',
+        'tools/export_onnx.py']),
+    ('text file named .onnx', lambda f, o: [
+        f['folder'], CONFIG, f['notes.onnx'], '--out', o
+    ], ['notes.onnx', 'not an ONNX model']),
+    # never handed to the PyTorch checkpoint reader
+    ('PyTorch checkpoint named .onnx', lambda f, o: [
+        f['img.png'], CONFIG, f['checkpoint.onnx'], '--out', o
+    ], ['checkpoint.onnx', 'not an ONNX model', 'renamed .pth']),
+    ('missing ONNX file', lambda f, o: [
+        f['img.png'], CONFIG, osp.join(f['folder'], 'nope.onnx'), '--out', o
+    ], ['nope.onnx', 'not found']),
+    ('--dtype with an ONNX file', lambda f, o: [
+        f['img.png'], CONFIG, f['good.onnx'], '--out', o, '--dtype', 'bf16'
+    ], ['--dtype bf16', 'good.onnx', 'precision it was exported in']),
+    ('--deploy with an ONNX file', lambda f, o: [
+        f['img.png'], CONFIG, f['good.onnx'], '--out', o, '--deploy'
+    ], ['--deploy', 'good.onnx', 'leave out --deploy']),
+    ('--dtype fp16 on the CPU', lambda f, o: [
+        f['img.png'], CONFIG, f['model.pth'], '--out', o, '--device', 'cpu',
+        '--dtype', 'fp16'
+    ], ['--dtype fp16', 'CUDA']),
 ]
 
 
@@ -112,6 +173,43 @@ def test_refused(fault_fork, files, tmp_path, name, argv, names):
     out = _out(tmp_path)
     fault_fork.run(TOOL, argv(f, out), keep=[root], names=names)
     assert not osp.exists(out) or not os.listdir(out), 'wrote outputs'
+
+
+def test_bf16_refused_on_a_cpu_without_native_bf16(fault_fork, files,
+                                                    tmp_path):
+    """No silent fallback: a CPU whose flags have neither avx512_bf16 nor
+    amx_bf16 (an AVX2 machine, faked with SCTNET_CPU_FLAGS) refuses
+    --dtype bf16 before the model is built; fp32 is not run instead."""
+    f, root = files
+    out = _out(tmp_path)
+    fault_fork.run(
+        TOOL, [f['img.png'], CONFIG, f['model.pth'], '--out', out,
+               '--device', 'cpu', '--dtype', 'bf16'],
+        keep=[root],
+        names=['--dtype bf16', 'AVX512-BF16', 'SCTNET_CPU_FLAGS',
+               '--dtype fp32'],
+        env=dict(SCTNET_CPU_FLAGS='fpu sse4_2 avx avx2 fma'))
+    assert not osp.exists(out)
+
+
+def test_onnx_folder_with_unreadable_images(fault_fork, files, tmp_path):
+    """An ONNX file skips and names bad images as a .pth does: the good
+    ones written, exit status 1."""
+    f, root = files
+    out = tmp_path / 'out'
+    res = fault_fork.run(
+        TOOL, [f['folder'], CONFIG, f['good.onnx'], '--out',
+               str(out)],
+        keep=[root],
+        names=['b_empty.png', 'empty file', 'c_broken.jpg', 'onnxruntime'],
+        mode='batch',
+        rc=1)
+    assert '2 of 4' in res.output
+    assert sorted(os.listdir(out / 'labels')) == ['a_good.png', 'd_good.png']
+    assert sorted(os.listdir(out / 'overlay')) == ['a_good.png', 'd_good.png']
+    label = cv2.imread(str(out / 'labels' / 'a_good.png'),
+                       cv2.IMREAD_UNCHANGED)
+    assert label.shape == (32, 48)
 
 
 def test_existing_outputs_and_output_equal_to_input(fault_fork, files,
