@@ -3,6 +3,9 @@
 
     make demo                              # = python tools/demo.py
     python tools/demo.py --no-siam         # the same run without SIAM
+    python tools/demo.py --ablation        # SIAM vs no SIAM, 3 seeds each,
+                                           # pretrained and scratch starts
+    python tools/demo.py --ablation --scenes context   # long-range scenes
 
 1. data     procedural street scenes in the Cityscapes on-disk layout
             (data/demo_cityscapes; generated once, reused on re-runs)
@@ -15,12 +18,20 @@ Everything lands in one folder (demo_output/, or demo_output/no_siam with
 --no-siam): summary.md / summary.json, miou_table.md, curves.png,
 predictions/*.png, predictions_grid.png and the work dirs of each step.
 The steps are functions of ``mmseg_sctnet.apis.demo`` (docs/demo.md).
+
+--ablation (``mmseg_sctnet.apis.ablation``) trains the student with and
+without SIAM from the same start for --seeds seeds, from a backbone
+pretrained on generated classification data (configs/pretrain/) and from
+scratch, and writes demo_output/ablation/: ablation.json (``siam`` and
+``no_siam``: val mIoU per seed), ablation.md (mean +- std), ablation.png
+and loss_balance.png.
 """
 import argparse
 import os
 import os.path as osp
 
-from mmseg_sctnet.apis.demo import DEFAULT_DATA_ROOT, ROOT, run_demo
+from mmseg_sctnet.apis.ablation import STARTS, run_ablation
+from mmseg_sctnet.apis.demo import ROOT, run_demo
 from mmseg_sctnet.compat import exit_on_user_error
 
 
@@ -29,11 +40,36 @@ def parse_args(argv=None):
         description='SCTNet demo: data, teacher, conversion, SCTNet-S with '
         'SIAM, evaluation; all on CPU.')
     p.add_argument('--out-dir', help='output folder (default demo_output, '
-                   'demo_output/no_siam with --no-siam)')
+                   'demo_output/no_siam with --no-siam, demo_output/ablation '
+                   'with --ablation, demo_output/ablation_context with '
+                   '--ablation --scenes context)')
     p.add_argument(
         '--data-root',
-        default=DEFAULT_DATA_ROOT,
-        help='where the generated dataset lives (reused when it matches)')
+        help='where the generated dataset lives (reused when it matches; '
+        'default data/demo_cityscapes, data/demo_context for --scenes '
+        'context)')
+    p.add_argument(
+        '--scenes', choices=('street', 'context'), default='street',
+        help="generated scenes: 'street' (the demo's) or 'context' (cars "
+        'and people drawn alike, told apart only by the sky far above)')
+    p.add_argument(
+        '--ablation', action='store_true',
+        help='SIAM vs no SIAM over --seeds seeds from the same start '
+        '(demo_output/ablation)')
+    p.add_argument('--seeds', type=int, default=3,
+                   help='--ablation: seeds per arm (default 3)')
+    p.add_argument(
+        '--start', choices=STARTS + ('both', ), default='both',
+        help='--ablation: the student starts from a backbone pretrained on '
+        'generated classification data, from scratch, or both (default)')
+    p.add_argument(
+        '--backbone',
+        help='--ablation: start the pretrained arm from this exported '
+        'backbone (tools/export_backbone.py output, e.g. an earlier '
+        "ablation's pretrain/sct-s_generated.pth) instead of pretraining")
+    p.add_argument('--pretrain-epochs', type=int, default=None,
+                   help='--ablation: pretraining epochs (default: the '
+                   "pretraining config's)")
     p.add_argument(
         '--no-siam',
         action='store_true',
@@ -84,14 +120,33 @@ def _repo_path(path):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    out = args.out_dir or (osp.join('demo_output', 'no_siam')
-                           if args.no_siam else 'demo_output')
-    out, data, teacher = map(_repo_path, (out, args.data_root, args.teacher))
+    context = args.scenes == 'context'
+    if args.ablation:
+        out = args.out_dir or osp.join(
+            'demo_output', 'ablation_context' if context else 'ablation')
+    else:
+        out = args.out_dir or osp.join(
+            'demo_output_context' if context else 'demo_output',
+            'no_siam' if args.no_siam else '')
+    data = args.data_root or ('data/demo_context'
+                              if context else 'data/demo_cityscapes')
+    out, data, teacher, backbone = map(
+        _repo_path, (out, data, args.teacher, args.backbone))
     os.chdir(ROOT)
+    if args.ablation:
+        starts = STARTS if args.start == 'both' else (args.start, )
+        return run_ablation(
+            out, data, args.seeds, starts, args.scenes, args.n_train,
+            args.n_val, args.size, args.teacher_iters, args.student_iters,
+            args.batch_size, teacher, args.num_workers, args.seed,
+            args.pretrain_epochs,
+            backbone=backbone,
+            demo_dirs=('demo_output_context' if context else 'demo_output', ),
+            verbose=args.verbose)
     return run_demo(out, data, args.no_siam, args.n_train, args.n_val,
                     args.size, args.teacher_iters, args.student_iters,
                     args.batch_size, teacher, args.num_workers, args.seed,
-                    args.grid, args.verbose)
+                    args.grid, args.verbose, args.scenes)
 
 
 if __name__ == '__main__':

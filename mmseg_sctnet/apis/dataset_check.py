@@ -11,7 +11,7 @@ from typing import Optional
 
 from mmseg_sctnet.compat.errors import UserError
 
-from .files import load_config_file
+from .config import load_config
 
 __all__ = ['run_dataset_check']
 
@@ -33,13 +33,13 @@ def run_dataset_check(config: str,
         int: 1 on errors (and on warnings with ``strict``), else 0.
 
     Raises:
-        UserError: a missing/unparsable config, a split the config does not
-            define, a missing data root or folder, a bad ``max_files``.
+        UserError: a missing/unparsable config, a ``cfg_options`` key the
+            config does not define, a split the config does not define, a missing data root or folder, a bad ``max_files``.
     """
     if max_files is not None and max_files < 1:
         raise UserError(f'--max-files must be at least 1, got {max_files} '
                         '(leave it out to decode every file)')
-    cfg = load_config_file(config, cfg_options)
+    cfg = load_config(config, cfg_options)
     from mmseg_sctnet.datasets.checker import check_config
     report = check_config(
         cfg, split=split, max_files=max_files, seed=seed, progress=progress)

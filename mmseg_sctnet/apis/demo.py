@@ -110,15 +110,21 @@ def prepare_data(root: str = DEFAULT_DATA_ROOT,
                  n_train: int = 320,
                  n_val: int = 80,
                  size: Sequence[int] = (128, 256),
-                 seed: int = 0) -> dict:
+                 seed: int = 0,
+                 scenes: str = 'street') -> dict:
     """Generate the street scenes (Cityscapes layout) into ``root``, or
     reuse them when the stamp written there matches these settings.
+    ``scenes``: ``'street'`` or ``'context'`` (where cars and people are
+    told apart only by the sky, far away: :func:`~mmseg_sctnet.datasets.
+    synthetic.render_scene`).
 
     A folder the demo did not write (no stamp) is never touched.
     """
     from mmseg_sctnet.datasets import make_cityscapes
     spec = dict(generator=GENERATOR_VERSION, layout='cityscapes',
                 n_train=n_train, n_val=n_val, size=list(size), seed=seed)
+    if scenes != 'street':  # street stamps stay as they were
+        spec['scenes'] = scenes
     stamp = osp.join(root, STAMP)
     t0 = time.time()
     if osp.isfile(stamp):
@@ -138,13 +144,13 @@ def prepare_data(root: str = DEFAULT_DATA_ROOT,
     if osp.exists(tmp):
         shutil.rmtree(tmp)
     make_cityscapes(tmp, n_train=n_train, n_val=n_val, size=tuple(size),
-                    seed=seed)
+                    seed=seed, scenes=scenes)
     with open(osp.join(tmp, STAMP), 'w') as f:
         json.dump(spec, f)
     if osp.exists(root):
         os.rmdir(root)  # empty
     os.replace(tmp, root)
-    print(f'  wrote {root}: {n_train} train / {n_val} val images '
+    print(f'  wrote {root}: {n_train} train / {n_val} val {scenes} images '
           f'({size[0]}x{size[1]}), Cityscapes layout')
     return dict(spec, root=root, reused=False,
                 seconds=round(time.time() - t0, 1))
@@ -186,10 +192,12 @@ def iters_options(iters: Optional[int]) -> List[str]:
 # ----------------------------------------------------------------------
 # 2.-4. training and conversion
 def train_run(config: str, work_dir: str, options: Sequence[str] = (),
-              quiet: bool = True) -> dict:
+              quiet: bool = True, hooks: Sequence = ()) -> dict:
     """``tools/train.py CONFIG --work-dir WORK_DIR --cfg-options OPTIONS``
-    in this process. Returns the checkpoint, log dir, seconds, iterations,
-    last validation mIoU (when validated) and the command."""
+    in this process, with ``hooks`` (Hook objects) registered on top of the
+    config's. Returns the checkpoint, log dir, seconds, iterations, last
+    validation mIoU (when validated; its per-class values too when the
+    config's val evaluator is ``PerClassIoUMetric``) and the command."""
     from .train import (build_train_config, build_train_runner,
                         last_checkpoint, run_training)
     argv = [config, '--work-dir', work_dir]
@@ -198,6 +206,8 @@ def train_run(config: str, work_dir: str, options: Sequence[str] = (),
     cfg = build_train_config(config, work_dir, cfg_options=_parse(options))
     runner = build_train_runner(
         cfg, runner_cls=QuietConsoleRunner if quiet else Runner)
+    for hook in hooks:
+        runner.register_hook(hook)
     t0 = time.time()
     run_training(runner)
     seconds = time.time() - t0
@@ -210,6 +220,10 @@ def train_run(config: str, work_dir: str, options: Sequence[str] = (),
     val = read_scalars(runner.log_dir)[1]
     if val:
         out['val_mIoU'] = round(float(val[-1]['mIoU']), 2)
+        per_class = [getattr(m, 'per_class', None)
+                     for m in runner.val_loop.evaluator.metrics]
+        if per_class and per_class[0]:
+            out['per_class'] = per_class[0]
     return out
 
 
@@ -235,7 +249,8 @@ def train_student(out_dir: str, options: Sequence[str] = (),
                   teacher_file: Optional[str] = None,
                   iters: Optional[int] = None,
                   seed: Optional[int] = None,
-                  work_name: str = 'student', quiet: bool = True) -> dict:
+                  work_name: str = 'student', quiet: bool = True,
+                  hooks: Sequence = ()) -> dict:
     """Step 4: SCTNet-S in ``out_dir/<work_name>``, with SIAM from
     ``teacher_file``, or without SIAM (``model.use_siam=False``) when it is
     None. ``seed``: ``randomness.seed`` (initial weights and data order);
@@ -247,7 +262,8 @@ def train_student(out_dir: str, options: Sequence[str] = (),
         opts.append(f'model.siam_head.teacher_checkpoint={teacher_file}')
     if seed is not None:
         opts.append(f'randomness.seed={seed}')
-    out = train_run(STUDENT_CFG, osp.join(out_dir, work_name), opts, quiet)
+    out = train_run(STUDENT_CFG, osp.join(out_dir, work_name), opts, quiet,
+                    hooks)
     out.update(use_siam=teacher_file is not None, seed=seed)
     return out
 
@@ -448,7 +464,8 @@ def run_demo(out_dir: str,
              num_workers: Optional[int] = None,
              seed: int = 0,
              grid: int = 6,
-             verbose: bool = False) -> dict:
+             verbose: bool = False,
+             scenes: str = 'street') -> dict:
     """The whole demo into ``out_dir`` (paths relative to the repository
     root, which the configs' data paths are). Returns the summary."""
     from mmseg_sctnet.datasets import CLASSES_STREET
@@ -465,7 +482,7 @@ def run_demo(out_dir: str,
              classes=list(CLASSES_STREET), out_dir=out_dir)
 
     print(f'[{next(step)}/{steps}] data')
-    s['data'] = prepare_data(data_root, n_train, n_val, size, seed)
+    s['data'] = prepare_data(data_root, n_train, n_val, size, seed, scenes)
     common = data_options(data_root, batch_size, num_workers)
     teacher_file = teacher
     if not no_siam and not teacher:

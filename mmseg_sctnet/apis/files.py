@@ -303,8 +303,9 @@ def load_checkpoint_file(path: str,
     return safe_torch_load(path, log_checksum=log_checksum)
 
 
-def load_config_file(path: str, cfg_options: Optional[dict] = None):
-    """``mmengine.Config`` of ``path`` (``cfg_options`` merged).
+def load_config_file(path: str):
+    """``mmengine.Config`` of ``path``. ``--cfg-options`` are merged by
+    :func:`mmseg_sctnet.apis.config.load_config`, which checks their keys.
 
     Raises:
         UserError: the file is missing, not a ``.py``/``.json``/``.yaml``
@@ -322,6 +323,4 @@ def load_config_file(path: str, cfg_options: Optional[dict] = None):
         raise PathError(
             f'cannot read config file {path}: {type(e).__name__}: '
             f'{msg[:300]}') from None
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
     return cfg

@@ -11,10 +11,16 @@ A scene has sky, buildings, road, sidewalk, vegetation, poles, cars and
 people, each class with its own colour family and texture, random geometry,
 a fixed seed per image, and a thin band of ignored pixels (255) on object
 borders as in real annotations. Everything is deterministic given ``seed``.
+
+The ``'context'`` variant (:func:`render_context_scene`, e.g.
+``make_cityscapes(root, scenes='context')``) is the same street with one
+thing changed: cars and people are drawn alike, and only the sky, far above
+them, tells which they are (blue: cars, orange: people) -- a pixel's class
+that needs long-range context.
 """
 import os
 import os.path as osp
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -63,6 +69,21 @@ _COLOURS = dict(
     car=(160, 40, 30))
 _LOCAL = {name: i for i, name in enumerate(CLASSES_STREET)}
 
+#: scene generators of :func:`render_scene`
+SCENES = ('street', 'context')
+#: ``'context'`` scenes: the sky's two tints, and the class of the road
+#: users under each
+CONTEXT_CUES = ('day', 'dusk')
+CONTEXT_CLASS = dict(day='car', dusk='person')
+#: ``'context'`` scenes: no road-user pixel is closer than this fraction of
+#: the image height to a sky pixel (rows)
+CONTEXT_GAP = 0.25
+_SKY = dict(day=_COLOURS['sky'], dusk=(70, 140, 230))  # BGR: orange
+#: road users' colours (BGR), drawn independently of their class
+ROAD_USER_COLOURS = ((160, 40, 30), (60, 30, 200), (50, 50, 50),
+                     (200, 200, 200), (40, 160, 200), (140, 90, 160))
+_ROAD_USER = 20  # layout ids of road users: 20, 21, ... (not labels)
+
 
 def _texture(rng, h, w, colour, amp):
     noise = rng.normal(0, amp, (h // 4 + 1, w // 4 + 1, 3))
@@ -70,24 +91,9 @@ def _texture(rng, h, w, colour, amp):
     return np.clip(np.asarray(colour, np.float32) + noise, 0, 255)
 
 
-def render_scene(seed: int, size: Tuple[int, int] = (128, 256),
-                 ignore_border: int = 1) -> Tuple[np.ndarray, np.ndarray]:
-    """One procedural street scene.
-
-    Args:
-        seed: random seed of this image.
-        size: ``(H, W)``.
-        ignore_border: width in pixels of the 255 band drawn on object
-            borders (0 disables it).
-
-    Returns:
-        ``(image, label)``: BGR uint8 ``[H, W, 3]`` and uint8 ``[H, W]`` with
-        values ``0..7`` (index into :data:`CLASSES_STREET`) or 255.
-    """
-    rng = np.random.RandomState(seed)
-    h, w = size
-    label = np.zeros((h, w), np.uint8)
-    horizon = int(h * rng.uniform(0.35, 0.55))
+def _street_layout(rng, label: np.ndarray, horizon: int) -> None:
+    """Sky, road, sidewalks, buildings, tree crowns and poles (in place)."""
+    h, w = label.shape
     label[:horizon] = _LOCAL['sky']
     label[horizon:] = _LOCAL['road']
     # sidewalks: wedges from the horizon to the bottom corners
@@ -117,6 +123,56 @@ def render_scene(seed: int, size: Tuple[int, int] = (128, 256),
         pw = max(3, int(w * rng.uniform(0.015, 0.03)))
         label[int(horizon * rng.uniform(0.2, 0.6)):int(h * rng.uniform(
             0.65, 0.9)), px:px + pw] = _LOCAL['pole']
+
+
+def _finish(rng, img: np.ndarray, label: np.ndarray,
+            ignore_border: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Global illumination, sensor noise and the ignored border band."""
+    gain = rng.uniform(0.75, 1.25)  # global illumination
+    img = np.clip(img * gain + rng.normal(0, 3, img.shape), 0, 255)
+    if ignore_border > 0:
+        edges = cv2.morphologyEx(label, cv2.MORPH_GRADIENT,
+                                 np.ones((2 * ignore_border + 1, ) * 2,
+                                         np.uint8)) > 0
+        label = label.copy()
+        label[edges] = 255
+    return img.astype(np.uint8), label
+
+
+def render_scene(seed: int,
+                 size: Tuple[int, int] = (128, 256),
+                 ignore_border: int = 1,
+                 scenes: str = 'street',
+                 cue: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """One procedural street scene.
+
+    Args:
+        seed: random seed of this image.
+        size: ``(H, W)``.
+        ignore_border: width in pixels of the 255 band drawn on object
+            borders (0 disables it).
+        scenes: ``'street'`` (every class has its own colour and texture)
+            or ``'context'`` (:func:`render_context_scene`: cars and people
+            look the same; the sky's tint tells which they are).
+        cue: ``'context'`` scenes only: force the sky (``'day'`` or
+            ``'dusk'``) instead of drawing it; everything else in the image
+            stays the same.
+
+    Returns:
+        ``(image, label)``: BGR uint8 ``[H, W, 3]`` and uint8 ``[H, W]`` with
+        values ``0..7`` (index into :data:`CLASSES_STREET`) or 255.
+    """
+    if scenes == 'context':
+        return render_context_scene(seed, size, ignore_border, cue)
+    if scenes != 'street':
+        raise ValueError(f'scenes must be one of {SCENES}, got {scenes!r}')
+    if cue is not None:
+        raise ValueError('cue is for scenes=\'context\' only')
+    rng = np.random.RandomState(seed)
+    h, w = size
+    label = np.zeros((h, w), np.uint8)
+    horizon = int(h * rng.uniform(0.35, 0.55))
+    _street_layout(rng, label, horizon)
     # cars on the road, people on the sidewalks, farther = smaller
     for _ in range(rng.randint(1, 4)):
         cy = int(rng.uniform(horizon + 0.1 * h, h * 0.95))
@@ -138,15 +194,75 @@ def render_scene(seed: int, size: Tuple[int, int] = (128, 256),
         if mask.any():
             amp = 6 if name in ('sky', 'road') else 14
             img[mask] = _texture(rng, h, w, _COLOURS[name], amp)[mask]
-    gain = rng.uniform(0.75, 1.25)  # global illumination
-    img = np.clip(img * gain + rng.normal(0, 3, img.shape), 0, 255)
-    if ignore_border > 0:
-        edges = cv2.morphologyEx(label, cv2.MORPH_GRADIENT,
-                                 np.ones((2 * ignore_border + 1, ) * 2,
-                                         np.uint8)) > 0
-        label = label.copy()
-        label[edges] = 255
-    return img.astype(np.uint8), label
+    return _finish(rng, img, label, ignore_border)
+
+
+def render_context_scene(seed: int,
+                         size: Tuple[int, int] = (128, 256),
+                         ignore_border: int = 1,
+                         cue: Optional[str] = None
+                         ) -> Tuple[np.ndarray, np.ndarray]:
+    """A street scene whose cars and people are told apart only by a cue
+    far away from them: the sky.
+
+    The layout is the street scene's (sky, buildings, road, sidewalks,
+    tree crowns, poles), with 2 to 5 *road users*: boxes, wide or tall
+    (drawn independently of their class), each in a colour drawn from
+    :data:`ROAD_USER_COLOURS` with the same texture, anywhere on the ground
+    at least :data:`CONTEXT_GAP` x H rows below the horizon. The sky is
+    blue (``'day'``) or orange (``'dusk'``), each with probability 1/2; the
+    road users are labelled :data:`CONTEXT_CLASS` of the sky: ``car`` by
+    day, ``person`` at dusk. The cue is drawn first and everything else
+    from the same random stream, so the two versions of a seed (``cue``
+    forced) differ only in the sky's pixels and in the road users' labels,
+    and no road-user pixel has a sky pixel within ``CONTEXT_GAP`` x H rows:
+    a model that sees less than that around a pixel cannot do better than
+    chance on road users.
+
+    Returns:
+        ``(image, label)`` as :func:`render_scene`.
+    """
+    rng = np.random.RandomState(seed)
+    h, w = size
+    drawn = CONTEXT_CUES[int(rng.rand() < 0.5)]
+    if cue is None:
+        cue = drawn
+    elif cue not in CONTEXT_CUES:
+        raise ValueError(f'cue must be one of {CONTEXT_CUES}, got {cue!r}')
+    layout = np.zeros((h, w), np.uint8)
+    horizon = int(h * rng.uniform(0.3, 0.45))
+    _street_layout(rng, layout, horizon)
+    top_min = horizon + int(np.ceil(CONTEXT_GAP * h))
+    users = []
+    for k in range(rng.randint(2, 6)):
+        cy = int(rng.uniform(top_min + 4, h))
+        s = (cy - horizon) / max(1, h - horizon)
+        if rng.rand() < 0.5:  # wide
+            bw, bh = int(w * 0.2 * s + 6), int(h * 0.18 * s + 4)
+        else:  # tall
+            bw, bh = int(w * 0.04 * s + 3), int(h * 0.3 * s + 5)
+        cx = rng.randint(0, max(1, w - bw))
+        top = max(top_min, cy - bh)
+        layout[top:cy, cx:cx + bw] = _ROAD_USER + k
+        users.append(ROAD_USER_COLOURS[rng.randint(len(ROAD_USER_COLOURS))])
+
+    img = np.zeros((h, w, 3), np.float32)
+    for name, cid in _LOCAL.items():
+        mask = layout == cid
+        if mask.any():
+            amp = 6 if name in ('sky', 'road') else 14
+            colour = _SKY[cue] if name == 'sky' else _COLOURS[name]
+            img[mask] = _texture(rng, h, w, colour, amp)[mask]
+    for k, colour in enumerate(users):
+        mask = layout == _ROAD_USER + k
+        if mask.any():
+            img[mask] = _texture(rng, h, w, colour, 14)[mask]
+    # borders from the layout (each road user its own object), then labels
+    img, layout = _finish(rng, img, layout, ignore_border)
+    label = layout.copy()
+    label[(layout >= _ROAD_USER) & (layout != 255)] = \
+        _LOCAL[CONTEXT_CLASS[cue]]
+    return img, label
 
 
 def _remap(label: np.ndarray, table: Dict[str, int], void: int) -> np.ndarray:
@@ -156,9 +272,9 @@ def _remap(label: np.ndarray, table: Dict[str, int], void: int) -> np.ndarray:
     return out
 
 
-def _write_split(n, seed, size, write):
+def _write_split(n, seed, size, write, scenes='street'):
     for i in range(n):
-        img, label = render_scene(seed * 100003 + i, size)
+        img, label = render_scene(seed * 100003 + i, size, scenes=scenes)
         write(i, img, label)
 
 
@@ -173,12 +289,16 @@ def make_cityscapes(root: str,
                     n_val: int = 4,
                     size: Tuple[int, int] = (128, 256),
                     seed: int = 0,
-                    cities: Sequence[str] = ('aachen', 'bremen')) -> str:
+                    cities: Sequence[str] = ('aachen', 'bremen'),
+                    scenes: str = 'street') -> str:
     """Cityscapes layout with ``*_gtFine_labelTrainIds.png`` (255 = void).
 
     ``root/leftImg8bit/{train,val}/<city>/<city>_000000_0000NN_leftImg8bit.png``
     and the matching ``gtFine`` files (``labelTrainIds`` and ``labelIds``).
+    ``scenes``: ``'street'`` or ``'context'`` (:func:`render_scene`).
     """
+    if scenes not in SCENES:
+        raise ValueError(f'scenes must be one of {SCENES}, got {scenes!r}')
     # trainId -> Cityscapes labelId, for the labelIds files real data has
     train_to_id = {0: 7, 1: 8, 2: 11, 5: 17, 8: 21, 10: 23, 11: 24, 13: 26}
     for split, n, s in (('train', n_train, seed), ('val', n_val, seed + 1)):
@@ -200,7 +320,7 @@ def make_cityscapes(root: str,
                 osp.join(root, 'gtFine', split, city,
                          f'{stem}_gtFine_labelIds.png'), ids)
 
-        _write_split(n, s, size, write)
+        _write_split(n, s, size, write, scenes)
     return root
 
 

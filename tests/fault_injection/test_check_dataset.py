@@ -84,7 +84,7 @@ def test_missing_label_found_with_max_files(fault_fork, data):
 
 @pytest.mark.parametrize('row', [
     'config_is_folder', 'syntax_error', 'not_a_config', 'max_files_0',
-    'split_not_configured', 'data_root_missing'
+    'split_not_configured', 'data_root_missing', 'misspelled_cfg_option'
 ])
 def test_bad_config_or_option(fault_fork, data, tmp_path, row):
     root, cfg = data
@@ -105,6 +105,11 @@ def test_bad_config_or_option(fault_fork, data, tmp_path, row):
                           f"_base_ = ['{cfg}']\nval_dataloader = None\n")
         args += ['--split', 'val']
         names = ['val_dataloader']
+    elif row == 'misspelled_cfg_option':
+        args += ['--cfg-options',
+                 f'train_dataloader.dataset.data_rot={tmp_path}/nowhere']
+        names = ["'train_dataloader.dataset.data_rot'",
+                 "did you mean 'train_dataloader.dataset.data_root'?"]
     else:
         args += ['--cfg-options',
                  f'train_dataloader.dataset.data_root={tmp_path}/nowhere']
