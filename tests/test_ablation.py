@@ -68,14 +68,14 @@ def test_context_cues_are_balanced_and_street_scenes_refuse_a_cue():
 @pytest.fixture(scope='module')
 def tiny_ablation(tmp_path_factory):
     """``run_ablation`` on a tiny set-up: 8 train / 4 val scenes of 64x128,
-    a 2-iteration teacher, 2 pretraining epochs on 8 classes x 4 images,
-    2 seeds x 2 arms x 2 starts of 2 student iterations each."""
+    a 1-iteration teacher, 2 pretraining epochs on 8 classes x 4 images,
+    2 seeds x 2 arms x 2 starts of 1 student iteration each."""
     from mmseg_sctnet.apis.ablation import run_ablation
     d = tmp_path_factory.mktemp('ablation')
     kwargs = dict(
         out_dir=str(d / 'out'), data_root=str(d / 'data'), seeds=2,
-        n_train=8, n_val=4, size=(64, 128), teacher_iters=2,
-        student_iters=2, batch_size=2, num_workers=0, pretrain_epochs=2,
+        n_train=8, n_val=4, size=(64, 128), teacher_iters=1,
+        student_iters=1, batch_size=2, num_workers=0, pretrain_epochs=2,
         imagenet_root=str(d / 'imagenet'),
         imagenet_spec=dict(n_per_class=4, n_val_per_class=2), demo_dirs=())
     return run_ablation(**kwargs), kwargs
@@ -100,7 +100,7 @@ def test_ablation_outputs(tiny_ablation):
             # a paired comparison: same start within a seed ...
             assert a['init_sha256'] == b['init_sha256']
             assert a['batch_sha256'] == b['batch_sha256']
-            assert a['max_iters'] == b['max_iters'] == 2
+            assert a['max_iters'] == b['max_iters'] == 1
             # ... the SIAM terms only in the SIAM arm
             assert 'siam.loss_bfa_stage4' in a['losses']['curve']
             assert 'siam.loss_bfa_stage4' not in b['losses']['curve']
