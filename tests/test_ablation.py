@@ -176,3 +176,23 @@ def test_ablation_missing_backbone_is_refused(tmp_path):
     with pytest.raises(PathError, match='nope.pth'):
         run_ablation(str(tmp_path / 'o'), backbone=str(tmp_path / 'nope.pth'))
     assert not (tmp_path / 'o').exists()
+
+
+@pytest.mark.parametrize('argv,name', [
+    (['--seeds', '5'], '--seeds'),
+    (['--backbone', 'b.pth'], '--backbone'),
+    (['--ablation', '--no-siam'], '--no-siam'),
+])
+def test_demo_cli_refuses_ablation_options_out_of_place(argv, name, capsys):
+    import importlib.util
+    import os.path as osp
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        'demo_tool', osp.join(root, 'tools', 'demo.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit) as e:
+        tool.parse_args(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ': error: ' in err and name in err and '--ablation' in err

@@ -105,7 +105,17 @@ def parse_args(argv=None):
         action='store_true',
         help='print the config dumps and environment reports of every run '
         '(they are always in the log files)')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    only = [o for o, v in (('--seeds', args.seeds != 3),
+                           ('--start', args.start != 'both'),
+                           ('--backbone', args.backbone),
+                           ('--pretrain-epochs', args.pretrain_epochs))
+            if v]
+    if only and not args.ablation:
+        p.error(f'{", ".join(only)}: only with --ablation')
+    if args.ablation and args.no_siam:
+        p.error('--no-siam and --ablation: the ablation trains both arms')
+    return args
 
 
 def _repo_path(path):
