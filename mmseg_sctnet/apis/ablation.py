@@ -213,7 +213,8 @@ def pretrain_backbone(out_dir: str, data: dict, epochs: Optional[int] = None,
                   f'{old.get("val_top1")})')
             return dict(old, reused=True)
     run = train_run(PRETRAIN_CFG, work, opts, quiet)
-    top1 = [r['accuracy/top1'] for r in _all_scalars(run['log_dir'])
+    # records without 'mIoU' (classification val too) are in read_scalars' first list
+    top1 = [r['accuracy/top1'] for r in read_scalars(run['log_dir'])[0]
             if 'accuracy/top1' in r]
     exp = export_backbone(run['checkpoint'], dst, config=STUDENT_CFG,
                           force=True)
@@ -239,14 +240,6 @@ def pretrain_backbone(out_dir: str, data: dict, epochs: Optional[int] = None,
 def _spec(data: dict) -> dict:
     return {k: v for k, v in data.items()
             if k not in ('root', 'reused', 'seconds')}
-
-
-def _all_scalars(log_dir: str) -> List[dict]:
-    path = osp.join(log_dir, 'vis_data', 'scalars.json')
-    if not osp.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 # ----------------------------------------------------------------------
