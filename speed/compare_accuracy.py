@@ -30,8 +30,8 @@ def parse_args(argv=None):
                    'gelu,classifier,final-resize all=minmax:none')
     p.add_argument('--calib-num', type=int, default=32)
     p.add_argument('--dtypes', default='bf16,bf16-weights',
-                   help='torch reduced-precision backends (comma-separated;'
-                   ' "" for none)')
+                   help='torch reduced-precision backends, comma-separated '
+                   f'from {",".join(accuracy.DTYPE_BACKENDS)} ("" for none)')
     p.add_argument('--max-images', type=int, help='evaluate only the '
                    'first N test images')
     p.add_argument('--out-dir')

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Speed of SCTNet by backend in one process: eager, deploy, deploy +
-torch.compile, onnxruntime fp32 and int8, bf16 (where supported).
+torch.compile, onnxruntime fp32 and int8, bf16 and bf16 + torch.compile
+(where supported).
 
     python speed/compare_backends.py --type sctnet-b-seg50 --device cpu
     python speed/compare_backends.py --type sctnet-b-seg50 --device cpu \
@@ -41,6 +42,10 @@ def parse_args(argv=None):
                    'calibration inputs of ort-int8 (latency only)')
     p.add_argument('--threads', type=int, help='torch and onnxruntime '
                    'threads (torch default otherwise)')
+    p.add_argument('--malloc', choices=benchmark.MALLOC_MODES,
+                   default='glibc', help='glibc: the C allocator as is '
+                   '(default); cached: freed memory kept for reuse (no '
+                   'page faults on every forward; see docs/deploy.md)')
     p.add_argument('--out-dir')
     p.add_argument('--json', help='write the JSON here instead')
     p.add_argument('--overwrite', action='store_true')

@@ -15,8 +15,8 @@ Variants: ``eager``, ``eager-cl`` (channels-last only), ``deploy``
 (switch_to_deploy defaults: folded BNs + channels-last),
 ``deploy-nchw`` (channels_last=False), ``deploy-bn`` (pre-norms kept as
 BatchNorm, fold_prenorm=False), and, on request only (compiling takes about
-a minute on 2 CPU cores), ``deploy-compile`` (``torch.compile`` of the
-deployed model; compiled before the rounds start).
+a minute on 2 CPU cores), ``deploy-compile`` (``torch.compile`` with
+freezing of the deployed model; compiled before the rounds start).
 The logic is :func:`mmseg_sctnet.deploy.benchmark.deploy_speedup`.
 """
 import argparse
@@ -40,6 +40,10 @@ def parse_args(argv=None):
                    help='forwards per variant and round')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--threads', type=int)
+    p.add_argument('--malloc', choices=benchmark.MALLOC_MODES,
+                   default='glibc', help='glibc: the C allocator as is '
+                   '(default); cached: freed memory kept for reuse (no '
+                   'page faults on every forward; see docs/deploy.md)')
     p.add_argument('--json', help='write the result to this JSON file')
     p.add_argument('--overwrite', action='store_true')
     return p.parse_args(argv)

@@ -14,7 +14,7 @@ iterations adapted to about 6 s, the final bilinear upsampling to the input
 size included, ``cudnn.benchmark`` on GPU. Options: ``--device cpu|cuda``,
 ``--fp16`` (GPU, the official switch), ``--dtype fp32|bf16|fp16`` (bf16 on
 CPUs with AVX512-BF16/AMX and on GPUs, fp16 on GPUs; ``--dtype-mode
-autocast|weights``), ``--channels-last``, ``--compile`` (torch.compile),
+autocast|weights``), ``--channels-last``, ``--compile`` (torch.compile with Inductor freezing),
 ``--deploy`` (mmseg_sctnet.deploy.switch_to_deploy: folded BNs, lean
 attention, channels-last unless ``--no-channels-last``), ``--shape H W``,
 ``--config`` (any SCTNet or MMSegmentation config), ``--json OUT``.
@@ -59,8 +59,9 @@ def parse_args(argv=None):
         default=None,
         help='channels-last memory format (default: on with --deploy, off '
         'otherwise)')
-    p.add_argument('--compile', action='store_true', help='torch.compile the '
-                   'timed module (compilation happens during warm-up)')
+    p.add_argument('--compile', action='store_true', help='torch.compile '
+                   'the timed module with Inductor freezing (compiled during '
+                   'warm-up)')
     p.add_argument('--deploy', action='store_true', help='time the deployed '
                    'graph (mmseg_sctnet.deploy.switch_to_deploy)')
     p.add_argument('--no-resize', action='store_true', help='leave out the '
@@ -74,6 +75,10 @@ def parse_args(argv=None):
                    '(skips calibration)')
     p.add_argument('--threads', type=int, help='CPU threads (torch default '
                    'otherwise)')
+    p.add_argument('--malloc', choices=benchmark.MALLOC_MODES,
+                   default='glibc', help='glibc: the C allocator as is '
+                   '(default); cached: freed memory kept for reuse (no '
+                   'page faults on every forward; see docs/deploy.md)')
     p.add_argument('--json', help='write the result to this JSON file')
     p.add_argument('--overwrite', action='store_true', help='allow --json to '
                    'replace an existing file')

@@ -1,14 +1,17 @@
 """Backends by precision: the bf16/fp16 capability check (no silent
 fallback), reduced-precision inference, and speed/compare_backends.py."""
 import json
+import subprocess
+import sys
 
 import matplotlib.image as mpimg
 import pytest
 import torch
 from test_speed import load_speed
 
+from mmseg_sctnet.deploy import benchmark as H
 from mmseg_sctnet.deploy import dtype as D
-from mmseg_sctnet.deploy.errors import UnsupportedDtypeError
+from mmseg_sctnet.deploy.errors import DeployUsageError, UnsupportedDtypeError
 
 
 def test_bf16_refused_on_a_cpu_without_native_support(monkeypatch):
@@ -99,3 +102,53 @@ def test_compare_backends_writes_table_json_chart(tmp_path):
     assert 'ort-int8' in (out / 'table.txt').read_text()
     img = mpimg.imread(str(out / 'chart.png'))
     assert img.ndim == 3 and img.shape[0] > 100
+
+
+_FAULTS = '''
+import resource, sys, torch
+from mmseg_sctnet.deploy import benchmark as H
+H.set_malloc(sys.argv[1])
+torch.ones(2**24).sum()
+f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    torch.ones(2**24).sum()   # 64 MiB allocated and freed
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / 5)
+print(H.environment(torch.device('cpu'))['malloc'])
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc')
+def test_malloc_cached_stops_the_page_faults_of_every_forward():
+    """--malloc cached: a large tensor allocated again reuses the pages
+    (glibc as is maps a fresh 64 MiB block every time: 16k page faults);
+    the mode is recorded, an unknown one refused, and it is one-way."""
+    out = {}
+    for mode in ('glibc', 'cached'):
+        r = subprocess.run([sys.executable, '-c', _FAULTS, mode],
+                           capture_output=True, text=True, check=True)
+        faults, recorded = r.stdout.split()
+        out[mode] = float(faults)
+        assert recorded == mode
+    assert out['glibc'] > 8000 and out['cached'] < 100, out
+    with pytest.raises(DeployUsageError, match='one of glibc, cached'):
+        H.set_malloc('jemalloc')
+    r = subprocess.run(
+        [sys.executable, '-c', 'from mmseg_sctnet.deploy import benchmark '
+         'as H; H.set_malloc("cached"); H.set_malloc("glibc")'],
+        capture_output=True, text=True)
+    assert r.returncode != 0 and 'one-way' in r.stderr
+
+
+def test_ort_session_without_spinning(tmp_path):
+    """The timing harness's onnxruntime sessions do not busy-wait (their
+    spinning threads would slow the PyTorch backend timed next)."""
+    from mmseg_sctnet.deploy.onnx_export import ort_session
+    m = torch.nn.Conv2d(3, 2, 1)
+    path = str(tmp_path / 'm.onnx')
+    torch.onnx.export(m, torch.randn(1, 3, 8, 8), path, dynamo=False)
+    key = 'session.intra_op.allow_spinning'
+    quiet = ort_session(path, 1, spinning=False).get_session_options()
+    assert quiet.get_session_config_entry(key) == '0'
+    default = ort_session(path, 1).get_session_options()
+    with pytest.raises(RuntimeError, match='does not have'):
+        default.get_session_config_entry(key)  # onnxruntime's default

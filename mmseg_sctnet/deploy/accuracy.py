@@ -8,8 +8,9 @@ scores it, exactly as ``tools/test.py`` does for one backend. Backends:
 
 * ``pth``: the checkpoint in PyTorch, eager fp32 (``tools/test.py CKPT``);
 * ``deploy``: ``switch_to_deploy`` fp32;
-* ``bf16`` / ``bf16-weights``: deploy under autocast / with bf16 weights
-  (CPUs with AVX512-BF16/AMX only);
+* ``bf16`` / ``bf16-weights`` / ``bf16-compile``: deploy under autocast /
+  with bf16 weights / with bf16 weights through ``torch.compile`` with
+  freezing (CPUs with AVX512-BF16/AMX only);
 * ``ort-fp32``: the fp32 ONNX export in onnxruntime;
 * ``ort-int8[-NAME]``: int8 exports (``--int8 NAME=METHOD:PARTS``), e.g.
   ``minmax:attention-norm,gelu,classifier,final-resize``.
@@ -27,6 +28,9 @@ import numpy as np
 import torch
 
 from .errors import DeployUsageError
+
+#: the torch reduced-precision backends ``dtypes`` can name
+DTYPE_BACKENDS = ('bf16', 'bf16-weights', 'bf16-compile')
 
 
 def _parse_int8(specs: Sequence[str]) -> Dict[str, tuple]:
@@ -73,13 +77,18 @@ def compare_accuracy(config: str,
     from mmseg.registry import DATASETS, MODELS
 
     from . import quantize as Q
-    from .api import SegmentorWithResize, load_config, load_inference_model
+    from .api import (SegmentorWithResize, compile_for_inference,
+                      load_config, load_inference_model)
     from .benchmark import write_json
     from .convert import switch_to_deploy
     from .dtype import LowPrecision, check_dtype
     from .errors import UserError
     from .onnx_export import export_onnx
     from .ort_segmentor import ORTSegmentor
+    unknown = [d for d in dtypes if d not in DTYPE_BACKENDS]
+    if unknown:
+        raise DeployUsageError(f'--dtypes {",".join(unknown)}: choose from '
+                               f'{",".join(DTYPE_BACKENDS)}')
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     variants = _parse_int8(int8) if int8 else {
@@ -129,9 +138,11 @@ def compare_accuracy(config: str,
         except UserError as e:
             skipped[name] = str(e)
             continue
-        mode = 'weights' if name.endswith('-weights') else 'autocast'
+        mode = 'autocast' if name == 'bf16' else 'weights'
         module = LowPrecision(
             SegmentorWithResize(copy.deepcopy(deployed)), 'bf16', mode)
+        if name.endswith('-compile'):
+            module = compile_for_inference(module)
         backends[name] = torch_backend(module, deployed)
     stem = osp.join(out_dir, f'model_{shape[0]}x{shape[1]}')
     exports = {'ort-fp32': dict(out=stem + '_fp32.onnx')}

@@ -9,7 +9,8 @@ final upsampling to the input size included and batch 1:
 ========================  ================================================
 ``eager``                 the model as trained (PyTorch fp32, NCHW)
 ``deploy``                ``switch_to_deploy`` (folded BNs, channels-last)
-``deploy-compile``        ``torch.compile`` of ``deploy``
+``deploy-compile``        ``deploy`` through ``torch.compile`` with
+                          Inductor freezing (pre-packed weights)
 ``ort-fp32``              the exported ONNX file in onnxruntime (CPU)
 ``ort-int8``              the same file, static int8 (QDQ, per channel;
                           the default float parts of ``--int8``)
@@ -18,6 +19,8 @@ final upsampling to the input size included and batch 1:
 ``bf16``                  ``deploy`` under ``torch.autocast`` bf16 (CPUs
                           with AVX512-BF16/AMX, bf16 GPUs)
 ``bf16-weights``          ``deploy`` with bf16 weights and activations
+``bf16-compile``          ``bf16-weights`` through ``torch.compile``
+                          with freezing (as ``deploy-compile``)
 ``fp16``                  ``deploy`` under autocast fp16 (GPU only)
 ========================  ================================================
 
@@ -26,6 +29,12 @@ Runtime on a GPU run, fp16 on CPU) is listed under ``skipped`` with the
 reason, never replaced silently. The int8 calibration here uses random
 inputs (the latency does not depend on the weights' values); accuracy of
 int8 and bf16 is measured on data by ``speed/compare_accuracy.py``.
+
+The onnxruntime sessions here do not spin: by default onnxruntime's
+worker threads busy-wait after each run, and on a small CPU that steals
+the cores from the PyTorch backend timed next (measured on a 2-core Zen 4:
+eager 526-574 ms after a non-spinning int8 session, 609-696 ms after a
+spinning one; the int8 session itself is a few ms slower without spinning).
 """
 import copy
 import functools
@@ -38,15 +47,16 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 
 from . import benchmark as H
-from .api import SegmentorWithResize, build_inference_model
+from .api import (SegmentorWithResize, build_inference_model,
+                  compile_for_inference)
 from .convert import switch_to_deploy
 from .dtype import LowPrecision, check_dtype
 from .errors import DeployUsageError, UserError
 
 BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32', 'ort-int8',
-            'ort-int8-all', 'bf16', 'bf16-weights', 'fp16')
+            'ort-int8-all', 'bf16', 'bf16-weights', 'bf16-compile', 'fp16')
 DEFAULT_BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32',
-                    'ort-int8', 'bf16')
+                    'ort-int8', 'bf16', 'bf16-compile')
 REFERENCE = 'eager'
 
 
@@ -66,7 +76,7 @@ class _OrtRunner:
     def __init__(self, path: str, threads: int):
         from .onnx_export import ort_session
         self.path = path
-        self.session = ort_session(path, threads)
+        self.session = ort_session(path, threads, spinning=False)
         self.name = self.session.get_inputs()[0].name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +121,8 @@ def build_backend(name: str, base: torch.nn.Module, dev: torch.device,
     if name == 'deploy':
         return SegmentorWithResize(deployed()).to(dev).eval()
     if name == 'deploy-compile':
-        return torch.compile(SegmentorWithResize(deployed()).to(dev).eval())
+        return compile_for_inference(
+            SegmentorWithResize(deployed()).to(dev).eval())
     if name in ('ort-fp32', 'ort-int8', 'ort-int8-all'):
         if dev.type != 'cpu':
             raise DeployUsageError(f'{name}: onnxruntime runs on the CPU '
@@ -122,13 +133,15 @@ def build_backend(name: str, base: torch.nn.Module, dev: torch.device,
                        shape, tmp, name != 'ort-fp32', calib_num, log,
                        [] if name == 'ort-int8-all' else None)
         return _OrtRunner(path, torch.get_num_threads())
-    if name in ('bf16', 'bf16-weights', 'fp16'):
+    if name in ('bf16', 'bf16-weights', 'bf16-compile', 'fp16'):
         dtype = name.split('-')[0]
         check_dtype(dtype, dev)
-        mode = 'weights' if name.endswith('-weights') else 'autocast'
-        return LowPrecision(
+        mode = 'autocast' if name in ('bf16', 'fp16') else 'weights'
+        low = LowPrecision(
             SegmentorWithResize(deployed()).to(dev).eval(), dtype, mode,
             dev.type)
+        return compile_for_inference(low) if name.endswith(
+            '-compile') else low
     raise DeployUsageError(f'unknown backend {name!r}; one of {BACKENDS}')
 
 
@@ -182,6 +195,7 @@ def compare_backends(type: str = 'sctnet-b-seg50',
                      warmup: int = 2,
                      calib_num: int = 4,
                      threads: Optional[int] = None,
+                     malloc: Optional[str] = None,
                      out_dir: Optional[str] = None,
                      json: Optional[str] = None,
                      overwrite: bool = False,
@@ -204,6 +218,7 @@ def compare_backends(type: str = 'sctnet-b-seg50',
         raise DeployUsageError('--rounds and --iters must be >= 1')
     dev = H.resolve_device(device)
     H.set_threads(threads)
+    H.set_malloc(malloc)
     cfg_path, size = H.MODEL_TYPES[type]
     if shape:
         size = tuple(shape)

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from .api import (SegmentorWithResize, build_inference_model,
-                  load_inference_model)
+                  compile_for_inference, load_inference_model)
 from .analysis import inference_params
 from .convert import switch_to_deploy
 from .dtype import check_dtype, cpu_flags, cpu_model, with_dtype
@@ -266,7 +266,7 @@ def environment(dev: torch.device) -> dict:
         if dev.type == 'cuda' else None,
         threads=torch.get_num_threads())
     if dev.type == 'cpu':
-        env.update(cpu_description())
+        env.update(cpu_description(), malloc=_malloc_mode)
     return env
 
 
@@ -290,6 +290,54 @@ def write_json(path: str, data: dict, overwrite: bool = False) -> None:
 def set_threads(threads: Optional[int]) -> None:
     if threads:
         torch.set_num_threads(threads)
+
+
+#: ``--malloc`` choices (see :func:`set_malloc`)
+MALLOC_MODES = ('glibc', 'cached')
+_malloc_mode = 'glibc'
+
+
+def set_malloc(mode: Optional[str]) -> None:
+    """How this process's C allocator serves PyTorch's CPU tensors.
+
+    * ``glibc``: untouched. glibc serves every block above its mmap
+      threshold (128 KiB to 32 MiB, adaptive) with a fresh ``mmap`` and
+      unmaps it on free, so each forward at 512x1024 page-faults (and the
+      kernel zeroes) its large activations again: about 40 ms of a 360 ms
+      eager forward on a 2-core Zen 4 (docs/deploy.md, section 8).
+    * ``cached``: ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD,
+      1 GiB)``: blocks come from the heap and freed memory stays mapped, so
+      later forwards reuse the same pages, as onnxruntime's arena does and
+      as jemalloc/tcmalloc (``LD_PRELOAD``) do. Process-wide and one-way
+      (memory is kept until exit); for timing and deployment processes.
+
+    Raises:
+        DeployUsageError: unknown mode, or no glibc ``mallopt`` (not Linux).
+    """
+    global _malloc_mode
+    mode = mode or 'glibc'
+    if mode not in MALLOC_MODES:
+        raise DeployUsageError(f'--malloc {mode!r}: one of '
+                               f'{", ".join(MALLOC_MODES)}')
+    if mode == _malloc_mode:
+        return
+    if _malloc_mode == 'cached':
+        raise DeployUsageError('--malloc glibc: this process already keeps '
+                               'freed memory (--malloc cached is one-way)')
+    if mode == 'cached':
+        import ctypes
+        try:
+            mallopt = ctypes.CDLL('libc.so.6').mallopt
+        except (OSError, AttributeError):
+            raise DeployUsageError(
+                '--malloc cached needs glibc\'s mallopt (Linux); elsewhere '
+                'preload jemalloc or tcmalloc instead') from None
+        m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+        if not (mallopt(m_mmap_max, 0) and
+                mallopt(m_trim_threshold, 1 << 30)):
+            raise DeployUsageError('--malloc cached: mallopt refused the '
+                                   'settings')
+    _malloc_mode = mode
 
 
 def _check_shape(shape) -> None:
@@ -316,6 +364,7 @@ def torch_speed(type: str = 'sctnet-b-seg100',
                 calib_time: float = 1.0,
                 iters: Optional[int] = None,
                 threads: Optional[int] = None,
+                malloc: Optional[str] = None,
                 json: Optional[str] = None,
                 overwrite: bool = False) -> dict:
     """``speed/torch_speed.py``: one model under the official protocol.
@@ -326,6 +375,7 @@ def torch_speed(type: str = 'sctnet-b-seg100',
     """
     dev = resolve_device(device)
     set_threads(threads)
+    set_malloc(malloc)
     _check_shape(shape)
     if fp16:
         if dtype not in ('fp32', 'fp16'):
@@ -363,7 +413,7 @@ def torch_speed(type: str = 'sctnet-b-seg100',
         dtype=dtype,
         dtype_mode=dtype_mode)
     if compile:
-        model = torch.compile(model)
+        model = compile_for_inference(model)
     inp = torch.randn(batch, 3, *size, device=dev)
     if fp16:
         inp = inp.half()
@@ -432,7 +482,7 @@ def build_variant(base: nn.Module, spec: dict,
     elif spec['channels_last']:
         m.to(memory_format=torch.channels_last)
     m = SegmentorWithResize(m).to(dev).eval()
-    return torch.compile(m) if spec.get('compile') else m
+    return compile_for_inference(m) if spec.get('compile') else m
 
 
 def parse_names(text: str, known: Sequence[str], what: str) -> list:
@@ -453,6 +503,7 @@ def deploy_speedup(type: str = 'sctnet-b-seg50',
                    iters: int = 1,
                    warmup: int = 3,
                    threads: Optional[int] = None,
+                   malloc: Optional[str] = None,
                    json: Optional[str] = None,
                    overwrite: bool = False) -> dict:
     """``speed/deploy_speedup.py``: the deploy variants, interleaved.
@@ -465,6 +516,7 @@ def deploy_speedup(type: str = 'sctnet-b-seg50',
         variants = parse_names(variants, DEPLOY_VARIANTS, '--variants')
     dev = resolve_device(device)
     set_threads(threads)
+    set_malloc(malloc)
     _check_shape(shape)
     check_writable(json, overwrite)
     if dev.type == 'cuda':

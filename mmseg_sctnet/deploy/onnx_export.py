@@ -88,10 +88,13 @@ def unfit_logits(logits: torch.Tensor, valid: Tuple[int, int],
         out, size=size, mode='bilinear', align_corners=align_corners)
 
 
-def ort_session(path: str, threads: Optional[int] = None):
+def ort_session(path: str, threads: Optional[int] = None,
+                spinning: bool = True):
     """A CPU onnxruntime session; a bad file is an :class:`OnnxModelError`.
 
     ``threads``: intra-op threads (onnxruntime's default: all cores).
+    ``spinning=False``: worker threads sleep between runs instead of
+    busy-waiting (for timing next to other backends in one process).
     """
     import onnxruntime as ort
     if not osp.isfile(path):
@@ -100,6 +103,9 @@ def ort_session(path: str, threads: Optional[int] = None):
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
+    if not spinning:
+        opts.add_session_config_entry('session.intra_op.allow_spinning',
+                                      '0')
     opts.log_severity_level = 3
     try:
         return ort.InferenceSession(

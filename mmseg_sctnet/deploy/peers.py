@@ -26,6 +26,7 @@ import statistics
 import torch
 
 from . import benchmark as H
+from .api import compile_for_inference
 from .errors import DeployUsageError
 
 #: name -> (label, config, source) ; 'repo' configs are under this repo,
@@ -162,7 +163,7 @@ def build_one(name, args, dev, log=print) -> dict:
         channels_last=cl,
         fp16=args.fp16)
     if args.compile:
-        timed = torch.compile(timed)
+        timed = compile_for_inference(timed)
     log(f'{label}: {params / 1e6:.2f} M params, {gflops:.1f} GFLOPs, {mode}')
     return dict(name=name, model=label, params=params, gflops=gflops,
                 mode=mode, timed=timed)
