@@ -20,7 +20,8 @@ final upsampling to the input size included and batch 1:
                           with AVX512-BF16/AMX, bf16 GPUs)
 ``bf16-weights``          ``deploy`` with bf16 weights and activations
 ``bf16-compile``          ``bf16-weights`` through ``torch.compile``
-                          with freezing (as ``deploy-compile``)
+                          with freezing (on request: it measured 5-10 %
+                          slower than ``bf16-weights`` on Zen 4)
 ``fp16``                  ``deploy`` under autocast fp16 (GPU only)
 ========================  ================================================
 
@@ -42,6 +43,7 @@ import os
 import os.path as osp
 import statistics
 import tempfile
+import textwrap
 from typing import Callable, Dict, Optional, Sequence
 
 import torch
@@ -56,7 +58,7 @@ from .errors import DeployUsageError, UserError
 BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32', 'ort-int8',
             'ort-int8-all', 'bf16', 'bf16-weights', 'bf16-compile', 'fp16')
 DEFAULT_BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32',
-                    'ort-int8', 'bf16', 'bf16-compile')
+                    'ort-int8', 'bf16')
 REFERENCE = 'eager'
 
 
@@ -168,7 +170,7 @@ def draw_chart(rows: Dict[str, dict], path: str, title: str) -> None:
     ax.set_xlim(0, top * 1.35)
     ax.set_xlabel('latency per image, ms (median of interleaved rounds; '
                   'lower is faster)')
-    ax.set_title(title, fontsize=8)
+    ax.set_title('\n'.join(textwrap.wrap(title, 100)), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -284,7 +286,8 @@ def compare_backends(type: str = 'sctnet-b-seg50',
             size_mb=sizes[name],
             rounds_ms=times[name])
     title = (f'{type} 1x3x{size[0]}x{size[1]}, {env["device"]}, torch '
-             f'{env["torch"]}, {rounds} interleaved rounds')
+             f'{env["torch"]}, {rounds} interleaved rounds' +
+             (f', malloc {env["malloc"]}' if 'malloc' in env else ''))
     table = format_table(rows)
     log('\n' + title + '\n' + table)
     for name, why in skipped.items():

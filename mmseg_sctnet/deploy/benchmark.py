@@ -303,8 +303,8 @@ def set_malloc(mode: Optional[str]) -> None:
     * ``glibc``: untouched. glibc serves every block above its mmap
       threshold (128 KiB to 32 MiB, adaptive) with a fresh ``mmap`` and
       unmaps it on free, so each forward at 512x1024 page-faults (and the
-      kernel zeroes) its large activations again: about 40 ms of a 360 ms
-      eager forward on a 2-core Zen 4 (docs/deploy.md, section 8).
+      kernel zeroes) its large activations again: 10-20 % of an eager
+      SCTNet-B forward on a 2-core Zen 4 (docs/deploy.md, section 8).
     * ``cached``: ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD,
       1 GiB)``: blocks come from the heap and freed memory stays mapped, so
       later forwards reuse the same pages, as onnxruntime's arena does and
