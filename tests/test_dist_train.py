@@ -79,6 +79,23 @@ def test_dist_train_two_processes_then_dist_test(setup):
         + test_opts)
     assert single['metrics'] == result['metrics']
 
+    # the exported ONNX file evaluates the same way in 2 processes (no DDP
+    # around the parameter-free onnxruntime segmentor; one thread each)
+    from mmseg_sctnet.deploy.onnx_export import export_onnx
+    onnx_file = str(root / 'student.onnx')
+    export_onnx(DEMO_CFG, ckpt, (64, 128), dynamic=True, out=onnx_file)
+    metrics = str(root / 'metrics_onnx.json')
+    res = run(['bash', 'tools/dist_test.sh', DEMO_CFG, onnx_file, '2',
+               '--work-dir', str(root / 'test_onnx'), '--metrics-json',
+               metrics, '--cfg-options'] + test_opts,
+              env=dict(MASTER_PORT=str(free_port())))
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert res.stdout.count('onnxruntime: 1 thread(s) per process') == 2
+    with open(metrics) as f:
+        onnx_result = json.load(f)
+    for k, v in single['metrics'].items():
+        assert abs(onnx_result['metrics'][k] - v) <= 0.01, (k, v)
+
 
 def _fake_slurm(bindir):
     """``srun`` that starts the command once with Slurm's variables, and

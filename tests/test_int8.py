@@ -174,3 +174,29 @@ def test_compare_accuracy_side_by_side(setup, tmp_path):
     assert saved['backends']['ort-int8']['mIoU'] == rows['ort-int8']['mIoU']
     table = (out / 'accuracy.md').read_text()
     assert '| road |' in table and 'ort-int8' in table
+
+
+def test_tta_with_onnx_files(setup, tmp_path, capsys):
+    """``tools/test.py MODEL.onnx --tta``: a static-shape file is refused
+    before anything runs (every scale would be fitted back to its one
+    size); a --dynamic export gives the .pth's multi-scale + flip mIoU."""
+    tool = load_tool('test.py')
+    work = tmp_path / 'static'
+    with pytest.raises(SystemExit) as e:
+        tool.main([setup['config'], setup['fp32'], '--tta', '--work-dir',
+                   str(work)])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert 'error: --tta with' in err and '--dynamic' in err
+    assert not work.exists()
+    dyn = str(tmp_path / 'dynamic.onnx')
+    load_tool('export_onnx.py').main([
+        setup['config'], setup['ckpt'], '--shape', *map(str, SIZE),
+        '--dynamic', '--out', dyn
+    ])
+    res = {
+        name: tool.main([setup['config'], path, '--tta', '--work-dir',
+                         str(tmp_path / name)])['metrics']
+        for name, path in (('pth', setup['ckpt']), ('onnx', dyn))
+    }
+    assert abs(res['onnx']['mIoU'] - res['pth']['mIoU']) <= 0.01, res

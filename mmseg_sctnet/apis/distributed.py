@@ -47,6 +47,15 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _is_ddp(wrapper_type) -> bool:
+    """Whether a ``model_wrapper_cfg`` type is a DistributedDataParallel."""
+    from mmengine.registry import MODEL_WRAPPERS
+    from torch.nn.parallel import DistributedDataParallel
+    cls = wrapper_type if isinstance(wrapper_type, type) else \
+        MODEL_WRAPPERS.get(wrapper_type)
+    return cls is None or issubclass(cls, DistributedDataParallel)
+
+
 def adapt_to_cpu_distributed(cfg, launcher: str) -> None:
     """Make a distributed run work without CUDA (``cfg`` in place)."""
     if launcher == 'none' or cuda_available():
@@ -67,6 +76,8 @@ def adapt_to_cpu_distributed(cfg, launcher: str) -> None:
             logger='current')
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     wrapper.setdefault('type', 'MMDistributedDataParallel')
+    if not _is_ddp(wrapper['type']):
+        return  # e.g. the ONNX test wrapper: no DDP arguments
     wrapper['device_ids'] = None
     # BN keeps per-process running statistics; broadcasting rank 0's keeps
     # every rank (and validation) consistent with the saved checkpoint

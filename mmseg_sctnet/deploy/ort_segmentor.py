@@ -16,6 +16,7 @@ image. A static-shape file gets each image fitted to its shape
 logits mapped back (:func:`.onnx_export.unfit_logits`).
 """
 import copy
+import os
 from types import SimpleNamespace
 from typing import List, Optional
 
@@ -23,8 +24,8 @@ import numpy as np
 import torch
 from mmengine.logging import print_log
 from mmseg.models.segmentors import BaseSegmentor
-from mmseg.registry import MODELS
-from torch import Tensor
+from mmseg.registry import MODEL_WRAPPERS, MODELS
+from torch import Tensor, nn
 
 from .errors import OnnxModelError
 from .onnx_export import fit_to_shape, onnx_io, ort_session, unfit_logits
@@ -171,6 +172,30 @@ class ORTSegmentor(BaseSegmentor):
         raise NotImplementedError('ORTSegmentor is inference-only')
 
 
+@MODEL_WRAPPERS.register_module()
+class ORTShardWrapper(nn.Module):
+    """Model wrapper of an :class:`ORTSegmentor` in a distributed test
+    (``--launcher pytorch``, ``tools/dist_test.sh``).
+
+    MMEngine wraps the model of every distributed run in
+    DistributedDataParallel, which refuses a module without trainable
+    parameters. Evaluation needs no gradient synchronisation: each rank
+    runs its own onnxruntime session on its shard of the test set (MMEngine's
+    sampler) and the evaluator gathers the results. Selected through the
+    config key ``model_wrapper_cfg`` by :func:`onnx_model_config`.
+    """
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def val_step(self, data) -> list:
+        return self.module.val_step(data)
+
+    def test_step(self, data) -> list:
+        return self.module.test_step(data)
+
+
 def is_onnx_path(path: str) -> bool:
     """True for a path that names an ONNX file (by its suffix)."""
     return str(path).lower().endswith('.onnx')
@@ -180,7 +205,8 @@ def onnx_model_config(cfg, onnx_file: str, threads: Optional[int] = None):
     """Replace ``cfg.model`` by an :class:`ORTSegmentor` (in place).
 
     The data preprocessor, class count and ``align_corners`` come from the
-    config's model; nothing is loaded (``load_from`` is cleared). The file
+    config's model; nothing is loaded (``load_from`` is cleared); a
+    distributed run wraps it in :class:`ORTShardWrapper`. The file
     is checked first (missing, not ONNX, other class count: an
     :class:`OnnxModelError` naming it).
     """
@@ -192,6 +218,12 @@ def onnx_model_config(cfg, onnx_file: str, threads: Optional[int] = None):
         raise OnnxModelError(f'{cfg.filename}: model.decode_head.num_classes '
                              'is not set; cannot check the ONNX file')
     check_onnx_for_config(onnx_file, num_classes, f'{cfg.filename}')
+    procs = int(os.environ.get('LOCAL_WORLD_SIZE', '1') or 1)
+    if threads is None and procs > 1:
+        # torchrun's processes share the machine's cores
+        threads = max(1, (os.cpu_count() or 1) // procs)
+        print_log(f'onnxruntime: {threads} thread(s) per process '
+                  f'({procs} processes on this machine)', logger='current')
     cfg.model = dict(
         type='ORTSegmentor',
         onnx_file=onnx_file,
@@ -200,5 +232,7 @@ def onnx_model_config(cfg, onnx_file: str, threads: Optional[int] = None):
         data_preprocessor=copy.deepcopy(model.get('data_preprocessor')),
         test_cfg=copy.deepcopy(model.get('test_cfg')) or dict(mode='whole'),
         threads=threads)
+    # scoped name: MMEngine looks the type up in its root registry first
+    cfg.model_wrapper_cfg = dict(type='mmseg.ORTShardWrapper')
     cfg.load_from = None
     return cfg
