@@ -5,6 +5,7 @@ mmseg default scope are set by the session fixture below, and helper modules
 in ``tests/`` are importable through ``pythonpath`` in ``pytest.ini``.
 """
 import os
+import signal
 
 import pytest
 from model_helpers import ROOT, write_official_checkpoint
@@ -50,3 +51,22 @@ def official_ckpt_b(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('official') / 'sctnet_b_seg50.pth')
     state = write_official_checkpoint(path, 'B', seed=2)
     return path, state
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _ctrl_c_reaches_the_tools():
+    """Let the Ctrl-C tests' SIGINT reach the tools they start.
+
+    A non-interactive shell starts background jobs (``make test &``,
+    ``nohup ... &``) with SIGINT ignored, and every child inherits that:
+    the tools would then never see the Ctrl-C the fault tests send (found
+    when the suite ran in the background: three interrupt tests ran to the
+    end or to their timeouts). A Python handler here is reset to the
+    default in every started program, which then installs its own.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)

@@ -176,24 +176,29 @@ def test_compare_accuracy_side_by_side(setup, tmp_path):
     assert '| road |' in table and 'ort-int8' in table
 
 
-def test_tta_with_onnx_files(setup, tmp_path, capsys):
-    """``tools/test.py MODEL.onnx --tta``: a static-shape file is refused
+def test_tta_with_a_static_onnx_file_is_refused(setup, tmp_path, capsys):
+    """``tools/test.py MODEL.onnx --tta`` with a static-shape file: refused
     before anything runs (every scale would be fitted back to its one
-    size); a --dynamic export gives the .pth's multi-scale + flip mIoU."""
-    tool = load_tool('test.py')
+    size)."""
     work = tmp_path / 'static'
     with pytest.raises(SystemExit) as e:
-        tool.main([setup['config'], setup['fp32'], '--tta', '--work-dir',
-                   str(work)])
+        load_tool('test.py').main([setup['config'], setup['fp32'], '--tta',
+                                   '--work-dir', str(work)])
     assert e.value.code == 1
     err = capsys.readouterr().err
     assert 'error: --tta with' in err and '--dynamic' in err
     assert not work.exists()
+
+
+def test_tta_with_a_dynamic_onnx_file_equals_the_pth(setup, tmp_path):
+    """A --dynamic export gives the .pth's multi-scale + flip mIoU. (No
+    capsys here: MMEngine's logger would keep its closed stream.)"""
     dyn = str(tmp_path / 'dynamic.onnx')
     load_tool('export_onnx.py').main([
         setup['config'], setup['ckpt'], '--shape', *map(str, SIZE),
         '--dynamic', '--out', dyn
     ])
+    tool = load_tool('test.py')
     res = {
         name: tool.main([setup['config'], path, '--tta', '--work-dir',
                          str(tmp_path / name)])['metrics']

@@ -1,6 +1,7 @@
 """``tools/test.py CONFIG CKPT --tta`` on every shipped config.
 
-Every config has a ``tta_pipeline``: MMSegmentation's ratios (0.5 to 1.75)
+Every config gets a TTA pipeline (``mmseg_sctnet.apis.test.tta_pipeline``,
+built from its test pipeline): MMSegmentation's ratios (0.5 to 1.75)
 and flips (off, on) around the config's own test scale (Cityscapes Seg50
 1024x512, Seg75 1536x768, Seg100 2048x1024, ...). For each config, on
 generated data in its real layout, the test split is read through the
@@ -21,12 +22,15 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmseg.registry import DATASETS, METRICS, MODELS
 
+from mmseg_sctnet.apis.config import ConfigError
+from mmseg_sctnet.apis.test import tta_pipeline
+
 RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]  # MMSegmentation's TTA ratios
 IMAGE = (64, 128)  # (h, w) of the generated images
 
 
-def _tta_transforms(cfg):
-    load, tta = cfg.tta_pipeline
+def _tta_transforms(pipeline):
+    load, tta = pipeline
     assert load['type'] == 'LoadImageFromFile'
     assert tta['type'] == 'TestTimeAug'
     return tta['transforms']
@@ -43,7 +47,7 @@ def _as_tools_test_does(cfg):
     own tools/test.py): inference model, TTA pipeline, TTA wrapper."""
     cfg.model.train_cfg = None
     cfg.model.backbone.init_cfg = None
-    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.test_dataloader.dataset.pipeline = tta_pipeline(cfg)
     cfg.tta_model.module = cfg.model
     cfg.model = cfg.tta_model
     return cfg
@@ -52,7 +56,9 @@ def _as_tools_test_does(cfg):
 @pytest.mark.parametrize('config', SHIPPED, ids=config_id)
 def test_tta_on_every_shipped_config(config, tmp_path):
     cfg = Config.fromfile(config)
-    scales, flips, load_ann, pack = _tta_transforms(cfg)
+    assert cfg.get('tta_pipeline') is None  # built from the test pipeline
+    pipeline = tta_pipeline(cfg)
+    scales, flips, load_ann, pack = _tta_transforms(pipeline)
     # multi-scale around this config's test scale, then both flips
     test_scale = next(t['scale'] for t in cfg.test_pipeline
                       if t['type'] == 'Resize')
@@ -72,6 +78,7 @@ def test_tta_on_every_shipped_config(config, tmp_path):
     shrink = min(test_scale) / 64
     for t in scales:
         t['scale'] = tuple(max(1, round(s / shrink)) for s in t['scale'])
+    cfg.tta_pipeline = pipeline  # a config's own tta_pipeline is used
     point_to(cfg, make_data(cfg, tmp_path, IMAGE, n_train=1, n_val=1))
     cfg = _as_tools_test_does(cfg)
 
@@ -92,6 +99,21 @@ def test_tta_on_every_shipped_config(config, tmp_path):
     metric.process({}, [p.to_dict() for p in preds])
     miou = metric.compute_metrics(metric.results)['mIoU']
     assert 0 <= miou <= 100
+
+
+def test_tta_pipeline_follows_the_test_pipeline():
+    """A child config that changes the test scale or img_ratios gets the
+    matching TTA; a pipeline without a scaled Resize is refused."""
+    cfg = Config.fromfile('configs/demo/sctnet-s_demo_cityscapes.py')
+    cfg.test_dataloader.dataset.pipeline[1]['scale'] = (200, 100)
+    cfg.img_ratios = [1.0, 2.0]
+    scales, flips, *rest = _tta_transforms(tta_pipeline(cfg))
+    assert [t['scale'] for t in scales] == [(200, 100), (400, 200)]
+    assert [[t['type'] for t in stage] for stage in rest] == [
+        ['LoadAnnotations'], ['PackSegInputs']]
+    cfg.test_dataloader.dataset.pipeline.pop(1)
+    with pytest.raises(ConfigError, match='no Resize with a scale'):
+        tta_pipeline(cfg)
 
 
 def test_tools_test_tta_subprocess(tmp_path):

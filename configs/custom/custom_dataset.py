@@ -48,27 +48,8 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=False),
     dict(type='PackSegInputs')
 ]
-# tools/test.py --tta: MMSegmentation's ratios and flips around img_scale
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(
-                    type='Resize',
-                    scale=(int(img_scale[0] * r), int(img_scale[1] * r)),
-                    keep_ratio=True) for r in img_ratios
-            ],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ],
-            [dict(type='LoadAnnotations', reduce_zero_label=False)],
-            [dict(type='PackSegInputs')],
-        ])
-]
+# tools/test.py --tta: MMSegmentation's ratios and flips around img_scale,
+# built from test_pipeline (set img_ratios, or your own tta_pipeline)
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=num_workers,

@@ -24,8 +24,8 @@ from .distributed import (adapt_to_cpu_distributed, finish_distributed,
 from .files import PathError, check_output_file, same_file, write_file
 
 __all__ = [
-    'SUPPORTED_EVAL', 'build_test_config', 'set_test_model', 'run_test',
-    'test'
+    'SUPPORTED_EVAL', 'TTA_RATIOS', 'tta_pipeline', 'build_test_config',
+    'set_test_model', 'run_test', 'test'
 ]
 
 SUPPORTED_EVAL = ('mIoU', 'mDice', 'mFscore')
@@ -98,6 +98,50 @@ def _use_per_class_metric(cfg: Config) -> None:
             ev['type'] = 'PerClassIoUMetric'
 
 
+#: MMSegmentation's TTA scale ratios (its dataset bases' ``img_ratios``)
+TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+
+
+def tta_pipeline(cfg: Config) -> list:
+    """The test pipeline of ``tools/test.py --tta`` for ``cfg``.
+
+    The config's own ``tta_pipeline`` when it sets one; otherwise
+    MMSegmentation's multi-scale + flip TTA built around the config's test
+    pipeline: its ``Resize`` repeated at ``img_ratios`` (default
+    :data:`TTA_RATIOS`) of its scale, both horizontal flips, then the
+    transforms that follow the Resize, one stage each. The dataset bases
+    set ``tta_pipeline = None`` (MMSegmentation's bases scale the original
+    image, which is not the SCTNet test size), so a child config that
+    changes the test scale gets the matching TTA without restating it.
+
+    Raises:
+        ConfigError: no ``tta_pipeline`` and no Resize with a ``scale`` in
+            the test pipeline.
+    """
+    import copy
+    if cfg.get('tta_pipeline'):
+        return cfg.tta_pipeline
+    pipe = copy.deepcopy(list(cfg.test_dataloader.dataset.get('pipeline')
+                              or cfg.get('test_pipeline') or []))
+    at = next((i for i, t in enumerate(pipe)
+               if t.get('type') == 'Resize' and t.get('scale')), None)
+    if at is None:
+        raise ConfigError(
+            f'--tta: the test pipeline of {cfg.filename} has no Resize with '
+            'a scale to build the multi-scale test from; set tta_pipeline '
+            "in the config (as in MMSegmentation's dataset configs)")
+    resize = pipe[at]
+    w, h = resize['scale']
+    scales = [dict(resize, scale=(int(w * r), int(h * r)))
+              for r in cfg.get('img_ratios') or TTA_RATIOS]
+    flips = [dict(type='RandomFlip', prob=p, direction='horizontal')
+             for p in (0., 1.)]
+    return pipe[:at] + [
+        dict(type='TestTimeAug',
+             transforms=[scales, flips] + [[t] for t in pipe[at + 1:]])
+    ]
+
+
 def _check_onnx_for_tta(cfg: Config, checkpoint: str) -> None:
     """Refuse ``--tta`` with a static-shape ONNX file: each TTA scale would
     be fitted back to the file's one input size, so the multi-scale part
@@ -157,12 +201,9 @@ def build_test_config(config: str,
         vis.update(type='SideBySideSegVisualizer', out_dir=show_dir)
         cfg.visualizer = vis
     if tta:
-        if 'tta_pipeline' not in cfg:
-            raise ConfigError(
-                f'--tta needs tta_pipeline in {config} (multi-scale + flip '
-                "pipeline, as in MMSegmentation's dataset configs).")
+        pipeline = tta_pipeline(cfg)
         _check_onnx_for_tta(cfg, checkpoint)
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.test_dataloader.dataset.pipeline = pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     adapt_to_cpu_distributed(cfg, launcher)

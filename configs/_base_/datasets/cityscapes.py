@@ -28,29 +28,10 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
-# tools/test.py --tta: MMSegmentation's ratios and flips around this
-# config's test scale (MMSegmentation's bases scale the original image,
-# which is not the SCTNet test size)
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(
-                    type='Resize',
-                    scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
-                    keep_ratio=True) for r in img_ratios
-            ],
-            [
-                dict(type='RandomFlip', prob=0., direction='horizontal'),
-                dict(type='RandomFlip', prob=1., direction='horizontal')
-            ],
-            [dict(type='LoadAnnotations')],
-            [dict(type='PackSegInputs')],
-        ])
-]
+# tools/test.py --tta: MMSegmentation's ratios (img_ratios) and flips around
+# this config's test Resize, built by mmseg_sctnet.apis.test.tta_pipeline
+# (MMSegmentation's base scales the original image, not the test size)
+tta_pipeline = None
 train_dataloader = dict(
     batch_size=8, num_workers=4, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
