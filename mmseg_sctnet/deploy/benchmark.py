@@ -311,11 +311,15 @@ def set_malloc(mode: Optional[str]) -> None:
       as jemalloc/tcmalloc (``LD_PRELOAD``) do. Process-wide and one-way
       (memory is kept until exit); for timing and deployment processes.
 
+    ``None`` leaves the process as it is.
+
     Raises:
-        DeployUsageError: unknown mode, or no glibc ``mallopt`` (not Linux).
+        DeployUsageError: unknown mode, ``glibc`` after ``cached``, or no
+            glibc ``mallopt`` (not Linux).
     """
     global _malloc_mode
-    mode = mode or 'glibc'
+    if mode is None:
+        return
     if mode not in MALLOC_MODES:
         raise DeployUsageError(f'--malloc {mode!r}: one of '
                                f'{", ".join(MALLOC_MODES)}')
