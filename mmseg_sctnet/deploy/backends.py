@@ -49,8 +49,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 
 from . import benchmark as H
-from .api import (SegmentorWithResize, build_inference_model,
-                  compile_for_inference)
+from .api import SegmentorWithResize, compile_for_inference
 from .convert import switch_to_deploy
 from .dtype import LowPrecision, check_dtype
 from .errors import DeployUsageError, UserError
@@ -241,8 +240,7 @@ def compare_backends(type: str = 'sctnet-b-seg50',
     log(f'{type} at 1x3x{size[0]}x{size[1]} on {env["device"]}; '
         f'torch {env["torch"]}; CPU flags: '
         f'{" ".join(env.get("cpu_flags", [])) or "-"}')
-    base = build_inference_model(H.resolve_config(cfg_path))
-    H.randomize_bn_statistics(base)
+    base = H.random_model(cfg_path)
     inp = torch.randn(1, 3, *size,
                       generator=torch.Generator().manual_seed(0)).to(dev)
     runners, skipped, sizes = {}, {}, {}

@@ -463,6 +463,18 @@ def torch_speed(type: str = 'sctnet-b-seg100',
     return result
 
 
+def random_model(cfg_path: str, seed: int = 0) -> nn.Module:
+    """The benchmarks' model: the config's network with seeded random
+    weights and non-trivial BN statistics, the same in every run and
+    process (agreement and error figures are then reproducible); the
+    global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_inference_model(resolve_config(cfg_path))
+    randomize_bn_statistics(model, seed)
+    return model
+
+
 def randomize_bn_statistics(model: nn.Module, seed: int = 0) -> None:
     """Non-trivial BN statistics (in place), so that folding errors show."""
     g = torch.Generator().manual_seed(seed)
@@ -528,8 +540,7 @@ def deploy_speedup(type: str = 'sctnet-b-seg50',
     cfg_path, size = MODEL_TYPES[type]
     if shape:
         size = tuple(shape)
-    base = build_inference_model(resolve_config(cfg_path))
-    randomize_bn_statistics(base)
+    base = random_model(cfg_path)
     models = {v: build_variant(base, DEPLOY_VARIANTS[v], dev)
               for v in variants}
     inp = torch.randn(1, 3, *size, device=dev)
