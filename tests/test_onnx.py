@@ -63,6 +63,30 @@ def test_static_export_matches_eager(ckpt_s, static_onnx, capsys):
     assert open(out, 'rb').read() == before
 
 
+def test_static_export_folds_the_prenorm_bias_maps(ckpt_s, static_onnx,
+                                                   tmp_path):
+    """The pre-norm folds' border corrections: no ScatterND (slow in
+    onnxruntime); their bias maps are constants that onnxruntime folds."""
+    from mmseg_sctnet.deploy import switch_to_deploy
+    from mmseg_sctnet.models.layers.fold import PreNormConv2d
+    out, _ = static_onnx
+    deployed = switch_to_deploy(load_inference_model(CITY_CONFIG['S'], ckpt_s))
+    n_fold = sum(isinstance(m, PreNormConv2d) for m in deployed.modules())
+    assert n_fold > 0
+    assert not any(m.general_path for m in deployed.modules()
+                   if isinstance(m, PreNormConv2d))   # torch: border path
+    graph = onnx.load(out).graph
+    assert not any(n.op_type == 'ScatterND' for n in graph.node)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(tmp_path / 'opt.onnx')
+    ort.InferenceSession(out, so, providers=['CPUExecutionProvider'])
+    n_conv = sum(n.op_type == 'Conv' for n in graph.node)
+    n_opt = sum(n.op_type == 'Conv'
+                for n in onnx.load(str(tmp_path / 'opt.onnx')).graph.node)
+    assert n_opt == n_conv - n_fold   # one constant bias-map conv per fold
+
+
 def test_dynamic_export_any_size(ckpt_s, tmp_path):
     out = str(tmp_path / 'dyn.onnx')
     tool = load_tool('export_onnx.py')
