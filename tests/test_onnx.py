@@ -174,3 +174,57 @@ def test_static_shape_file_serves_other_sizes(ckpt_s, static_onnx):
         assert _rel(got.numpy(), ref.numpy()) < 1e-4, size
     preds = seg.predict(torch.randn(2, 3, 64, 128, generator=g))
     assert len(preds) == 2 and preds[0].pred_sem_seg.shape == (64, 128)
+
+
+def test_profile_onnx_kernel_time_per_op(static_onnx, tmp_path, capsys):
+    """speed/profile_onnx.py: onnxruntime's profiler per op type, warm-up
+    runs left out; the ONNX file is left as it was."""
+    import json
+    from test_speed import load_speed
+    out, _ = static_onnx
+    before = open(out, 'rb').read()
+    tool = load_speed('profile_onnx')
+    res = tool.main([out, '--threads', '1', '--runs', '3', '--warmup', '1',
+                     '--json', str(tmp_path / 'p.json'), '--trace',
+                     str(tmp_path / 'trace.json')])
+    assert res['shape'] == [1, 3, 64, 128] and res['runs'] == 3
+    ops = res['ops']
+    assert any(op in ops for op in ('Conv', 'FusedConv'))
+    assert abs(sum(r['share'] for r in ops.values()) - 1) < 1e-6
+    assert abs(sum(r['ms'] for r in ops.values()) - res['kernel_ms']) < 1e-6
+    assert 0 < res['kernel_ms'] and 0 < res['run_ms']
+    # nodes per run: the graph's node count is the same in every run
+    assert all(r['nodes'] >= 1 for r in ops.values())
+    saved = json.loads((tmp_path / 'p.json').read_text())
+    assert saved['ops'].keys() == ops.keys() and saved['cpu']
+    trace = json.loads((tmp_path / 'trace.json').read_text())
+    runs = [e for e in trace if e.get('name') == 'model_run']
+    assert len(runs) == 4   # 1 warm-up + 3 timed, only 3 counted
+    assert open(out, 'rb').read() == before
+    assert '| op type |' in capsys.readouterr().out
+    # an existing --json is refused before profiling
+    with pytest.raises(SystemExit):
+        tool.main([out, '--json', str(tmp_path / 'p.json')])
+    assert 'exists' in capsys.readouterr().err
+
+
+def test_profile_onnx_bad_input(static_onnx, tmp_path, capsys):
+    from test_speed import load_speed
+    tool = load_speed('profile_onnx')
+    out, _ = static_onnx
+    dyn = str(tmp_path / 'dyn.onnx')
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8), dyn,
+                      dynamo=False, input_names=['input'],
+                      dynamic_axes={'input': {2: 'h', 3: 'w'}})
+    cases = [([str(tmp_path / 'missing.onnx')], 'not found'),
+             ([dyn], 'dynamic input size; give --shape'),
+             ([out, '--shape', '32', '32'], 'static input size 64x128'),
+             ([out, '--runs', '0'], '--runs must be >= 1')]
+    for argv, msg in cases:
+        with pytest.raises(SystemExit) as e:
+            tool.main(argv)
+        assert e.value.code != 0
+        err = capsys.readouterr().err
+        assert err.startswith('error:') and msg in err, (argv, err)
+    res = tool.main([dyn, '--shape', '16', '24', '--runs', '1'])
+    assert res['shape'] == [1, 3, 16, 24]

@@ -89,12 +89,15 @@ def unfit_logits(logits: torch.Tensor, valid: Tuple[int, int],
 
 
 def ort_session(path: str, threads: Optional[int] = None,
-                spinning: bool = True):
+                spinning: bool = True,
+                profile_prefix: Optional[str] = None):
     """A CPU onnxruntime session; a bad file is an :class:`OnnxModelError`.
 
     ``threads``: intra-op threads (onnxruntime's default: all cores).
     ``spinning=False``: worker threads sleep between runs instead of
     busy-waiting (for timing next to other backends in one process).
+    ``profile_prefix``: record onnxruntime's profile (written by
+    ``session.end_profiling()`` to a file starting with this prefix).
     """
     import onnxruntime as ort
     if not osp.isfile(path):
@@ -106,6 +109,9 @@ def ort_session(path: str, threads: Optional[int] = None,
     if not spinning:
         opts.add_session_config_entry('session.intra_op.allow_spinning',
                                       '0')
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
     opts.log_severity_level = 3
     try:
         return ort.InferenceSession(
