@@ -92,7 +92,7 @@ def _export(deployed: torch.nn.Module, shape, tmp: str, int8: bool,
     from .onnx_export import exportable, write_onnx
     fp32 = osp.join(tmp, 'fp32.onnx')
     if not osp.exists(fp32):
-        write_onnx(exportable(deployed, dynamic=False),
+        write_onnx(exportable(deployed),
                    torch.randn(1, 3, *shape), fp32)
     if not int8:
         return fp32

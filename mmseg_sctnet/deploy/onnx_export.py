@@ -198,20 +198,19 @@ def default_out(config: str, shape: Sequence[int], dynamic: bool = False,
     return osp.join('work_dirs', 'onnx', f'{stem}_{tag}.onnx')
 
 
-def exportable(segmentor: nn.Module, dynamic: bool,
-               resize: bool = True) -> nn.Module:
+def exportable(segmentor: nn.Module, resize: bool = True) -> nn.Module:
     """The module written to ONNX: deployed, NCHW, ``img -> logits``.
 
     The pre-norm folds (:class:`PreNormConv2d`) take their general path,
-    ``y + (conv(1, taps) - sum(taps))``, in every export: it is exact for
-    every size (needed with ``dynamic``: the size test is constant in a
-    traced graph), and in a static-shape file its bias maps depend on
-    constants only, so onnxruntime folds them at session start into one
-    ``Add`` per conv. The border path's in-place slice additions, fastest
-    in PyTorch, become 8 ``ScatterND`` nodes per conv in ONNX: 6.5 ms of
-    onnxruntime's 183 ms (fp32) and 85 ms (int8) per SCTNet-B 512x1024
-    forward on 2 threads (docs/deploy.md, section 4). ``dynamic`` is kept
-    for the callers' symmetry.
+    ``y + (conv(1, taps) - sum(taps))``, in every export, static or
+    dynamic: it is exact for every size (a dynamic graph needs that: the
+    size test is constant in a traced graph), and in a static-shape file
+    its bias maps depend on constants only, so onnxruntime folds them at
+    session start into one ``Add`` per conv. The border path's in-place
+    slice additions, fastest in PyTorch, become 8 ``ScatterND`` nodes per
+    conv in ONNX: 6.8 ms per SCTNet-B 512x1024 forward on 2 threads, 3.4 %
+    of onnxruntime's fp32 and 7.4 % of its int8 kernel time
+    (``speed/profile_onnx.py``; docs/deploy.md, section 4).
     """
     model = segmentor
     if not is_deployed(model):
@@ -340,7 +339,7 @@ def export_onnx(config: str,
         eager = None  # a deploy checkpoint: its own output is the reference
     else:
         eager = SegmentorWithResize(loaded, resize=resize).eval()
-    wrapped = exportable(loaded, dynamic, resize)
+    wrapped = exportable(loaded, resize)
     reference = eager if eager is not None else SegmentorWithResize(
         copy.deepcopy(wrapped.segmentor), resize=resize).eval()
     dummy = torch.randn(1, 3, *shape)
