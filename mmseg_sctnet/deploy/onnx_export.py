@@ -154,6 +154,7 @@ def onnx_io(path: str) -> dict:
 
     init_names = {i.name for i in model.graph.initializer}
     inputs = [v for v in model.graph.input if v.name not in init_names]
+    elem = inputs[0].type.tensor_type.elem_type
     return dict(
         input=inputs[0].name,
         input_shape=dims(inputs[0]),
@@ -161,7 +162,10 @@ def onnx_io(path: str) -> dict:
         output_shape=dims(model.graph.output[0]),
         int8=any(n.op_type in ('QuantizeLinear', 'QLinearConv')
                  for n in model.graph.node),
-        elem_type=inputs[0].type.tensor_type.elem_type)
+        elem_type=elem,
+        # what to feed it: fp16 for a --fp16 export, fp32 otherwise
+        feed_dtype=np.float16 if elem == onnx.TensorProto.FLOAT16 else
+        np.float32)
 
 
 def check_onnx(path: str, reference: Callable, shapes: Sequence[Tuple],

@@ -25,6 +25,7 @@ from .onnx_export import onnx_io, ort_session
 
 def _input_shape(path: str, dims: list,
                  shape: Optional[Sequence[int]]) -> tuple:
+    batch = dims[0] if isinstance(dims[0], int) else 1   # static or 1
     if shape:
         if min(shape) < 1:
             raise DeployUsageError(f'--shape {list(shape)}: sizes must be '
@@ -35,11 +36,11 @@ def _input_shape(path: str, dims: list,
                 f'{path} has a static input size {dims[2]}x{dims[3]}; '
                 f'--shape {shape[0]} {shape[1]} cannot run on it (leave '
                 '--shape out, or export with --dynamic)')
-        return (1, dims[1], *shape)
+        return (batch, dims[1], *shape)
     if not all(isinstance(d, int) for d in dims[2:]):
         raise DeployUsageError(f'{path} has a dynamic input size; give '
                                '--shape H W')
-    return (1, dims[1], *dims[2:])
+    return (batch, dims[1], *dims[2:])
 
 
 def profile_onnx(model: str,
@@ -73,9 +74,8 @@ def profile_onnx(model: str,
         sess = ort_session(model, threads, spinning=False,
                            profile_prefix=osp.join(tmp, 'ort'))
         name = sess.get_inputs()[0].name
-        x = np.random.default_rng(0).standard_normal(shape, np.float32)
-        if io['elem_type'] == 10:   # --fp16 export
-            x = x.astype(np.float16)
+        x = np.random.default_rng(0).standard_normal(
+            shape, np.float32).astype(io['feed_dtype'])
         log(f'profiling {model} at {"x".join(map(str, shape))}, '
             f'{warmup} warm-up + {runs} runs, onnxruntime '
             f'{ort.__version__}, {threads or "default"} thread(s)')

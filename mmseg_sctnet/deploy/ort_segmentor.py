@@ -100,8 +100,7 @@ class ORTSegmentor(BaseSegmentor):
         h, w = self.io['input_shape'][2:]
         self.static_hw = (h, w) if h is not None and w is not None else None
         self.static_batch = self.io['input_shape'][0]
-        self.feed_dtype = np.float16 if self.io['elem_type'] == 10 else (
-            np.float32)
+        self.feed_dtype = self.io['feed_dtype']
         self._told = False
 
     def _run(self, x: Tensor) -> Tensor:
