@@ -10,12 +10,12 @@ already in --out-dir are reused), then scores every backend on the
 config's test split with its dataset, test pipeline and IoUMetric, as
 tools/test.py does; writes ``accuracy.md`` (per-class IoU table, mIoU,
 delta against the .pth, pixel agreement) and ``accuracy.json``.
-Logic: :func:`mmseg_sctnet.deploy.accuracy.compare_accuracy`.
+Logic: :func:`mmseg_sctnet.benchmark.accuracy.compare_accuracy`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
-from mmseg_sctnet.deploy import accuracy
+from mmseg_sctnet.io.errors import exit_on_user_error
+from mmseg_sctnet.benchmark import accuracy
 
 
 def parse_args(argv=None):

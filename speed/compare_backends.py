@@ -15,19 +15,19 @@ minimum per backend), batch 1, final upsampling included. Writes
 moves the JSON), whose ``backends`` maps each backend to ``latency_ms``,
 ``speedup`` and its agreement with eager; backends this machine cannot run
 are listed under ``skipped`` with the reason. The CPU model and flags are
-printed and saved. Logic: :func:`mmseg_sctnet.deploy.backends.
+printed and saved. Logic: :func:`mmseg_sctnet.benchmark.backends.
 compare_backends`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
-from mmseg_sctnet.deploy import backends, benchmark
+from mmseg_sctnet.io.errors import exit_on_user_error
+from mmseg_sctnet.benchmark import backends, harness
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--type', default='sctnet-b-seg50',
-                   choices=sorted(benchmark.MODEL_TYPES))
+                   choices=sorted(harness.MODEL_TYPES))
     p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                    help='input size (default: the type\'s test size)')
     p.add_argument('--device', default='cpu', help='cpu (default) or cuda')
@@ -42,7 +42,7 @@ def parse_args(argv=None):
                    'calibration inputs of ort-int8 (latency only)')
     p.add_argument('--threads', type=int, help='torch and onnxruntime '
                    'threads (torch default otherwise)')
-    p.add_argument('--malloc', choices=benchmark.MALLOC_MODES,
+    p.add_argument('--malloc', choices=harness.MALLOC_MODES,
                    default='glibc', help='glibc: the C allocator as is '
                    '(default); cached: freed memory kept for reuse (no '
                    'page faults on every forward; see docs/deploy.md)')

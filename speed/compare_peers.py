@@ -29,12 +29,12 @@ annotated). Existing files are kept unless ``--overwrite``.
 GFLOPs are exact (``FlopCounterMode``: convolutions and matrix products,
 2 x MACs); params are those an inference forward uses (no auxiliary or
 training-only heads). The logic is
-:func:`mmseg_sctnet.deploy.peers.compare_peers`.
+:func:`mmseg_sctnet.benchmark.peers.compare_peers`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
-from mmseg_sctnet.deploy import peers
+from mmseg_sctnet.io.errors import exit_on_user_error
+from mmseg_sctnet.benchmark import peers
 
 
 def parse_args(argv=None):

@@ -17,30 +17,30 @@ Variants: ``eager``, ``eager-cl`` (channels-last only), ``deploy``
 BatchNorm, fold_prenorm=False), and, on request only (compiling takes about
 a minute on 2 CPU cores), ``deploy-compile`` (``torch.compile`` with
 freezing of the deployed model; compiled before the rounds start).
-The logic is :func:`mmseg_sctnet.deploy.benchmark.deploy_speedup`.
+The logic is :func:`mmseg_sctnet.benchmark.speed.deploy_speedup`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
-from mmseg_sctnet.deploy import benchmark
+from mmseg_sctnet.io.errors import exit_on_user_error
+from mmseg_sctnet.benchmark import harness, speed
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--type', default='sctnet-b-seg50',
-                   choices=sorted(benchmark.MODEL_TYPES))
+                   choices=sorted(harness.MODEL_TYPES))
     p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
     p.add_argument('--device', help='cpu or cuda (default: cuda if present)')
     p.add_argument('--variants',
-                   default=','.join(benchmark.DEFAULT_DEPLOY_VARIANTS),
+                   default=','.join(speed.DEFAULT_DEPLOY_VARIANTS),
                    help='comma-separated subset of '
-                   f'{",".join(benchmark.DEPLOY_VARIANTS)}')
+                   f'{",".join(speed.DEPLOY_VARIANTS)}')
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--iters', type=int, default=1,
                    help='forwards per variant and round')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--threads', type=int)
-    p.add_argument('--malloc', choices=benchmark.MALLOC_MODES,
+    p.add_argument('--malloc', choices=harness.MALLOC_MODES,
                    default='glibc', help='glibc: the C allocator as is '
                    '(default); cached: freed memory kept for reuse (no '
                    'page faults on every forward; see docs/deploy.md)')
@@ -51,7 +51,7 @@ def parse_args(argv=None):
 
 @exit_on_user_error
 def main(argv=None) -> dict:
-    return benchmark.deploy_speedup(**vars(parse_args(argv)))
+    return speed.deploy_speedup(**vars(parse_args(argv)))
 
 
 if __name__ == '__main__':

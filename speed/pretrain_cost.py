@@ -11,12 +11,12 @@ FLOPs. Then brackets the GPU throughput between ResNet-50's published A100
 training throughput and that figure times the measured SCTNet/ResNet-50
 ratio, caps it by the data loaders (--cores-per-gpu) and prints GPU-hours
 for --epochs (docs/pretrain.md). The logic is
-:func:`mmseg_sctnet.pretrain.cost.estimate_pretraining_cost`.
+:func:`mmseg_sctnet.benchmark.pretrain_cost.estimate_pretraining_cost`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
-from mmseg_sctnet.pretrain import cost
+from mmseg_sctnet.io.errors import exit_on_user_error
+from mmseg_sctnet.benchmark import pretrain_cost
 
 
 def parse_args(argv=None):
@@ -51,7 +51,7 @@ def parse_args(argv=None):
 
 @exit_on_user_error
 def main(argv=None) -> dict:
-    return cost.estimate_pretraining_cost(**vars(parse_args(argv)))
+    return pretrain_cost.estimate_pretraining_cost(**vars(parse_args(argv)))
 
 
 if __name__ == '__main__':

@@ -10,12 +10,12 @@ graph optimisations, non-spinning threads); the warm-up runs are left out.
 Prints a table (op type, nodes, ms per run, share of kernel time) and the
 median run time; ``--json`` saves it, ``--trace`` keeps onnxruntime's
 Chrome trace (chrome://tracing, Perfetto). Logic:
-:func:`mmseg_sctnet.deploy.onnx_profile.profile_onnx`.
+:func:`mmseg_sctnet.benchmark.onnx_profile.profile_onnx`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
-from mmseg_sctnet.deploy import onnx_profile
+from mmseg_sctnet.io.errors import exit_on_user_error
+from mmseg_sctnet.benchmark import onnx_profile
 
 
 def parse_args(argv=None):

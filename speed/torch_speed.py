@@ -15,15 +15,15 @@ size included, ``cudnn.benchmark`` on GPU. Options: ``--device cpu|cuda``,
 ``--fp16`` (GPU, the official switch), ``--dtype fp32|bf16|fp16`` (bf16 on
 CPUs with AVX512-BF16/AMX and on GPUs, fp16 on GPUs; ``--dtype-mode
 autocast|weights``), ``--channels-last``, ``--compile`` (torch.compile with Inductor freezing),
-``--deploy`` (mmseg_sctnet.deploy.switch_to_deploy: folded BNs, lean
+``--deploy`` (mmseg_sctnet.models.switch_to_deploy: folded BNs, lean
 attention, channels-last unless ``--no-channels-last``), ``--shape H W``,
 ``--config`` (any SCTNet or MMSegmentation config), ``--json OUT``.
-The timing logic is :func:`mmseg_sctnet.deploy.benchmark.torch_speed`.
+The timing logic is :func:`mmseg_sctnet.benchmark.speed.torch_speed`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
-from mmseg_sctnet.deploy import benchmark
+from mmseg_sctnet.io.errors import exit_on_user_error
+from mmseg_sctnet.benchmark import harness, speed
 from mmseg_sctnet.deploy.dtype import DTYPES, MODES
 
 
@@ -33,7 +33,7 @@ def parse_args(argv=None):
     p.add_argument(
         '--type',
         default='sctnet-b-seg100',
-        choices=sorted(benchmark.MODEL_TYPES),
+        choices=sorted(harness.MODEL_TYPES),
         help='model and test size (default sctnet-b-seg100)')
     p.add_argument(
         '--config', help='time this config instead of --type\'s (needs '
@@ -63,7 +63,7 @@ def parse_args(argv=None):
                    'the timed module with Inductor freezing (compiled during '
                    'warm-up)')
     p.add_argument('--deploy', action='store_true', help='time the deployed '
-                   'graph (mmseg_sctnet.deploy.switch_to_deploy)')
+                   'graph (mmseg_sctnet.models.switch_to_deploy)')
     p.add_argument('--no-resize', action='store_true', help='leave out the '
                    'final upsampling to the input size (protocol: included)')
     p.add_argument('--warmup', type=int, default=10, help='warm-up runs (10)')
@@ -75,7 +75,7 @@ def parse_args(argv=None):
                    '(skips calibration)')
     p.add_argument('--threads', type=int, help='CPU threads (torch default '
                    'otherwise)')
-    p.add_argument('--malloc', choices=benchmark.MALLOC_MODES,
+    p.add_argument('--malloc', choices=harness.MALLOC_MODES,
                    default='glibc', help='glibc: the C allocator as is '
                    '(default); cached: freed memory kept for reuse (no '
                    'page faults on every forward; see docs/deploy.md)')
@@ -92,7 +92,7 @@ def parse_args(argv=None):
 
 @exit_on_user_error
 def main(argv=None) -> dict:
-    return benchmark.torch_speed(**vars(parse_args(argv)))
+    return speed.torch_speed(**vars(parse_args(argv)))
 
 
 if __name__ == '__main__':

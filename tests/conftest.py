@@ -8,7 +8,7 @@ import os
 import signal
 
 import pytest
-from model_helpers import ROOT, write_official_checkpoint
+from helpers.models import ROOT, write_official_checkpoint
 
 import mmseg_sctnet  # noqa: F401  (registers the plugin's modules)
 

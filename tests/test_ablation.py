@@ -70,7 +70,7 @@ def tiny_ablation(tmp_path_factory):
     """``run_ablation`` on a tiny set-up: 8 train / 4 val scenes of 64x128,
     a 1-iteration teacher, 2 pretraining epochs on 8 classes x 4 images,
     2 seeds x 2 arms x 2 starts of 1 student iteration each."""
-    from mmseg_sctnet.apis.ablation import run_ablation
+    from mmseg_sctnet.experiments.ablation import run_ablation
     d = tmp_path_factory.mktemp('ablation')
     kwargs = dict(
         out_dir=str(d / 'out'), data_root=str(d / 'data'), seeds=2,
@@ -134,7 +134,7 @@ def test_ablation_outputs(tiny_ablation):
 
 
 def test_ablation_rerun_reuses_every_finished_run(tiny_ablation, capsys):
-    from mmseg_sctnet.apis.ablation import run_ablation
+    from mmseg_sctnet.experiments.ablation import run_ablation
     res, kw = tiny_ablation
     again = run_ablation(**kw)
     text = capsys.readouterr().out
@@ -144,8 +144,8 @@ def test_ablation_rerun_reuses_every_finished_run(tiny_ablation, capsys):
 
 
 def test_ablation_refuses_bad_settings(tmp_path):
-    from mmseg_sctnet.apis.ablation import run_ablation
-    from mmseg_sctnet.apis.config import ConfigError
+    from mmseg_sctnet.experiments.ablation import run_ablation
+    from mmseg_sctnet.io.errors import ConfigError
     with pytest.raises(ConfigError, match='--seeds'):
         run_ablation(str(tmp_path / 'o'), seeds=0)
     with pytest.raises(ConfigError, match='--pretrain-epochs'):
@@ -156,7 +156,7 @@ def test_ablation_refuses_bad_settings(tmp_path):
 def test_ablation_with_a_given_backbone(tiny_ablation, tmp_path):
     """--backbone: the pretrained start from an existing export, no
     pretraining; same backbone and seed -> the same initial student."""
-    from mmseg_sctnet.apis.ablation import run_ablation
+    from mmseg_sctnet.experiments.ablation import run_ablation
     res, kw = tiny_ablation
     given = res['pretrain']['output']
     out = run_ablation(**dict(kw, out_dir=str(tmp_path / 'out'), seeds=1,
@@ -171,8 +171,8 @@ def test_ablation_with_a_given_backbone(tiny_ablation, tmp_path):
 
 
 def test_ablation_missing_backbone_is_refused(tmp_path):
-    from mmseg_sctnet.apis.ablation import run_ablation
-    from mmseg_sctnet.apis.files import PathError
+    from mmseg_sctnet.experiments.ablation import run_ablation
+    from mmseg_sctnet.io.errors import PathError
     with pytest.raises(PathError, match='nope.pth'):
         run_ablation(str(tmp_path / 'o'), backbone=str(tmp_path / 'nope.pth'))
     assert not (tmp_path / 'o').exists()

@@ -9,13 +9,15 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmseg_sctnet.apis.checks import (check_config_dump,
-                                      check_output_folder,
-                                      check_planned_outputs)
-from mmseg_sctnet.apis.config import (ConfigError, check_cfg_options,
-                                      explain_build_errors, load_config)
-from mmseg_sctnet.apis.files import PathError
-from mmseg_sctnet.compat import UserError
+from mmseg_sctnet.io.files import (check_config_dump,
+                                   check_output_folder,
+                                   check_planned_outputs)
+from mmseg_sctnet.io.errors import ConfigError
+from mmseg_sctnet.io.config import (check_cfg_options,
+                                    explain_build_errors,
+                                    load_config)
+from mmseg_sctnet.io.errors import PathError
+from mmseg_sctnet.io.errors import UserError
 
 CONFIG = 'configs/custom/sctnet-s_custom.py'
 

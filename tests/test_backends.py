@@ -9,9 +9,9 @@ import pytest
 import torch
 from test_speed import load_speed
 
-from mmseg_sctnet.deploy import benchmark as H
+from mmseg_sctnet.benchmark import harness as H
 from mmseg_sctnet.deploy import dtype as D
-from mmseg_sctnet.deploy.errors import DeployUsageError, UnsupportedDtypeError
+from mmseg_sctnet.io.errors import DeployUsageError, UnsupportedDtypeError
 
 
 def test_bf16_refused_on_a_cpu_without_native_support(monkeypatch):
@@ -55,7 +55,7 @@ def test_cpu_flags_from_the_environment(monkeypatch):
 def test_bf16_inference_agrees_with_fp32():
     from mmseg_sctnet.deploy import (SegmentorWithResize,
                                      build_inference_model, switch_to_deploy)
-    from mmseg_sctnet.deploy.benchmark import randomize_bn_statistics
+    from mmseg_sctnet.benchmark.harness import randomize_bn_statistics
     base = build_inference_model(
         'configs/sctnet/cityscapes/sctnet-s_seg50_8x2_160k_cityscapes.py')
     randomize_bn_statistics(base)
@@ -106,7 +106,7 @@ def test_compare_backends_writes_table_json_chart(tmp_path):
 
 _FAULTS = '''
 import resource, torch
-from mmseg_sctnet.deploy import benchmark as H
+from mmseg_sctnet.benchmark import harness as H
 
 
 def faults_per_64mib():
@@ -151,7 +151,7 @@ def test_malloc_cached_stops_the_page_faults_of_every_forward():
 def test_ort_session_without_spinning(tmp_path):
     """The timing harness's onnxruntime sessions do not busy-wait (their
     spinning threads would slow the PyTorch backend timed next)."""
-    from mmseg_sctnet.deploy.onnx_export import ort_session
+    from mmseg_sctnet.deploy.onnx_runtime import ort_session
     m = torch.nn.Conv2d(3, 2, 1)
     path = str(tmp_path / 'm.onnx')
     torch.onnx.export(m, torch.randn(1, 3, 8, 8), path, dynamo=False)
@@ -165,7 +165,7 @@ def test_ort_session_without_spinning(tmp_path):
 
 def test_benchmark_model_is_the_same_in_every_run():
     """Random weights are seeded, so agreement/error figures repeat."""
-    from mmseg_sctnet.deploy.benchmark import MODEL_TYPES, random_model
+    from mmseg_sctnet.benchmark.harness import MODEL_TYPES, random_model
     cfg = MODEL_TYPES['sctnet-s-seg50'][0]
     state = torch.get_rng_state()
     a, b = random_model(cfg).state_dict(), random_model(cfg).state_dict()

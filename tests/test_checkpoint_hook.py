@@ -1,7 +1,7 @@
 """AtomicCheckpointHook: the config-named crash-safe checkpoint hook.
 
 Real MMEngine runners on the 2-parameter toy model (tests/
-reliability_helpers.py). A failure of ``os.replace`` stands for a kill at
+helpers/reliability.py). A failure of ``os.replace`` stands for a kill at
 that moment: what is on disk afterwards is what a killed run leaves.
 """
 import hashlib
@@ -9,9 +9,10 @@ import os
 
 import pytest
 import torch
-from reliability_helpers import toy_runner
+from helpers.reliability import toy_runner
 
-from mmseg_sctnet.compat import atomic_io, safe_torch_load
+from mmseg_sctnet.io import atomic as atomic_io
+from mmseg_sctnet.io.checkpoint import safe_torch_load
 from mmseg_sctnet.engine import AtomicCheckpointHook
 
 
@@ -31,7 +32,7 @@ def _pths(folder):
 
 def test_configs_name_the_atomic_hook():
     from mmengine.config import Config
-    from reliability_helpers import BASE_CONFIG
+    from helpers.reliability import BASE_CONFIG
     cfg = Config.fromfile(BASE_CONFIG)
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
 

@@ -10,11 +10,13 @@ import zipfile
 import pytest
 import torch
 
-from mmseg_sctnet.compat import (CheckpointFileError,
-                                 CheckpointIncompleteError,
-                                 CheckpointMismatchError,
-                                 CheckpointNotFoundError, NotACheckpointError,
-                                 UserError, read_checkpoint, safe_torch_load)
+from mmseg_sctnet.io.errors import (CheckpointFileError,
+                                    CheckpointIncompleteError,
+                                    CheckpointMismatchError,
+                                    CheckpointNotFoundError,
+                                    NotACheckpointError,
+                                    UserError)
+from mmseg_sctnet.io.checkpoint import read_checkpoint, safe_torch_load
 
 
 @pytest.fixture(scope='module')
@@ -114,7 +116,7 @@ def test_truncated_file_through_mmengine_loading_paths(files):
 def test_checkpoint_of_another_model_explained(tmp_path):
     """load_checked_state_dict: counts, examples, what the file holds and
     the fix; strict=False loads what fits and says what did not."""
-    from mmseg_sctnet.models.utils import load_checked_state_dict
+    from mmseg_sctnet.io.state_dict import load_checked_state_dict
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
     state = {
         '0.weight': torch.zeros(8, 4),

@@ -8,13 +8,15 @@ import os.path as osp
 import pytest
 import torch
 
-from model_helpers import CITY_CONFIG, build_cfg_model
-from reliability_helpers import (load_tool, run_tool, tiny_train_config,
-                                 toy_runner)
+from helpers.models import CITY_CONFIG, build_cfg_model
+from helpers.tools import load_tool, run_tool
+from helpers.reliability import tiny_train_config, toy_runner
 
-from mmseg_sctnet.compat import (CheckpointMismatchError,
-                                 CheckpointNotFoundError, NonFiniteLossError,
-                                 UserError, safe_torch_load)
+from mmseg_sctnet.io.errors import (CheckpointMismatchError,
+                                    CheckpointNotFoundError,
+                                    NonFiniteLossError,
+                                    UserError)
+from mmseg_sctnet.io.checkpoint import safe_torch_load
 from mmseg_sctnet.datasets import make_cityscapes
 
 
@@ -188,8 +190,7 @@ def test_teacher_of_other_width_or_depth(tmp_path):
 
 
 def test_teacher_description_names_mit_sizes():
-    from mmseg_sctnet.models.decode_heads.vit_guidance_head import \
-        _describe_mit
+    from mmseg_sctnet.models.decode_heads.vit_guidance_head import (describe_mit as _describe_mit)
     for depths, name in (((3, 4, 6, 3), 'MiT-B2'), ((3, 4, 18, 3), 'MiT-B3')):
         state = {}
         for i, d in enumerate(depths):
@@ -293,7 +294,7 @@ def test_config_custom_hooks_keep_the_reliability_hooks(tmp_path):
     """A leaf config with its own custom_hooks list (which replaces the
     base list) still trains with the dataset check, the non-finite-loss stop
     and exact resume; reliability_hooks=False keeps the list as written."""
-    from mmseg_sctnet.apis.train import build_train_config
+    from mmseg_sctnet.engine.training_run import build_train_config
     leaf = tmp_path / 'leaf.py'
     leaf.write_text(
         f"_base_ = [{osp.abspath(CITY_CONFIG['S'])!r}]\n"

@@ -51,7 +51,7 @@ class _Payload:
 
 def test_checkpoint_with_callable_is_refused_and_never_runs(tmp_path):
     from mmengine.runner import load_checkpoint
-    from mmseg_sctnet.compat import UnsafeCheckpointError
+    from mmseg_sctnet.io.errors import UnsafeCheckpointError
     marker = tmp_path / 'pwned'
     ckpt = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': _Payload(str(marker))}, str(ckpt))
@@ -66,13 +66,13 @@ def test_checkpoint_with_callable_is_refused_and_never_runs(tmp_path):
 
 
 def test_missing_checkpoint_names_the_path(tmp_path):
-    from mmseg_sctnet.compat import safe_torch_load
+    from mmseg_sctnet.io.checkpoint import safe_torch_load
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         safe_torch_load(str(tmp_path / 'nope.pth'))
 
 
 def test_official_mmcv0_checkpoint_with_numpy_meta_loads(official_ckpt_s):
-    from mmseg_sctnet.compat import safe_torch_load
+    from mmseg_sctnet.io.checkpoint import safe_torch_load
     path, _ = official_ckpt_s
     ckpt = safe_torch_load(path)
     assert float(
@@ -84,7 +84,7 @@ def test_official_mmcv0_checkpoint_with_numpy_meta_loads(official_ckpt_s):
 def test_atomic_backend_writes_atomically(tmp_path, monkeypatch):
     from mmengine.fileio import get_file_backend
     from mmengine.fileio.backends import LocalBackend
-    from mmseg_sctnet.compat import atomic_io
+    from mmseg_sctnet.io import atomic as atomic_io
     # MMEngine's own 'local' backend stays what it is
     assert type(get_file_backend(str(tmp_path / 'x.pth'))) is LocalBackend
     backend = get_file_backend(
@@ -112,8 +112,7 @@ def test_atomic_backend_writes_atomically(tmp_path, monkeypatch):
 def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
     import subprocess
     import sys
-    from mmseg_sctnet.compat.atomic_io import (TMP_SUFFIX,
-                                               remove_stale_temp_files)
+    from mmseg_sctnet.io.atomic import TMP_SUFFIX, remove_stale_temp_files
     dead = subprocess.run(
         [sys.executable, '-c', 'import os;print(os.getpid())'],
         capture_output=True,

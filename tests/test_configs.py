@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
-from model_helpers import ROOT, build_cfg_model
+from helpers.models import ROOT, build_cfg_model
 
 # Collected before any fixture runs: relative to the root, not the cwd.
 LEAVES = sorted(

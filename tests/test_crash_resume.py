@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from reliability_helpers import (ROOT, read_losses, tiny_train_config,
-                                 tool_env)
+from helpers.tools import tool_env
+from helpers.reliability import ROOT, read_losses, tiny_train_config
 
-from mmseg_sctnet.compat import safe_torch_load
-from mmseg_sctnet.compat.atomic_io import TMP_SUFFIX
+from mmseg_sctnet.io.checkpoint import safe_torch_load
+from mmseg_sctnet.io.atomic import TMP_SUFFIX
 from mmseg_sctnet.datasets import make_cityscapes
 
 MAX_ITERS = 8
@@ -158,7 +158,7 @@ def test_two_process_resume_matches_uninterrupted(setup):
     uninterrupted run's losses and final weights. Rank 1's random
     augmentations reach rank 0's loss and the weights through the averaged
     gradients, so every rank's RNG state must be saved and restored."""
-    from _helpers_train import free_port, run
+    from helpers.tools import free_port, run
     tmp, _ = setup
     cfg = tiny_train_config(
         str(tmp / 'tiny4.py'), str(tmp / 'data'), max_iters=4, ckpt_interval=2)

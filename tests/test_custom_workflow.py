@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from model_helpers import ROOT
+from helpers.models import ROOT
 
-from mmseg_sctnet.compat import safe_torch_load
+from mmseg_sctnet.io.checkpoint import safe_torch_load
 from mmseg_sctnet.datasets import make_custom
 
 CLASSES = ('sky', 'car', 'background', 'road', 'person', 'building',
@@ -185,7 +185,7 @@ def test_template_pairs(student, teacher, official):
     (what tools/pth_convert.py writes loads into it), and equals the
     official SCTNet model of its size (with 8 classes)."""
     import mmseg_sctnet.models  # noqa: F401
-    from model_helpers import build_cfg_model
+    from helpers.models import build_cfg_model
     from mmengine.config import Config
     from mmseg.registry import MODELS
     s = build_cfg_model(student)

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from model_helpers import CITY_CONFIG
-from reliability_helpers import load_tool, tiny_train_config
+from helpers.models import CITY_CONFIG
+from helpers.tools import load_tool
+from helpers.reliability import tiny_train_config
 
-from mmseg_sctnet.compat import DatasetCheckError
+from mmseg_sctnet.io.errors import DatasetCheckError
 from mmseg_sctnet.datasets import (CLASSES_STREET, check_config, check_dataset,
                                    make_ade20k, make_cityscapes, make_custom)
 from mmseg_sctnet.datasets.checker import build_split_dataset, check_data_paths

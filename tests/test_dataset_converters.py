@@ -11,7 +11,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from _helpers_train import load_tool
+from helpers.tools import load_tool
 
 # Cityscapes (name, labelId, trainId) from the official label table.
 CS = {

@@ -16,7 +16,7 @@ import os.path as osp
 
 import cv2
 import pytest
-from _helpers_train import PY, run
+from helpers.tools import PY, run
 
 from mmseg_sctnet.datasets import CLASSES_STREET
 
@@ -70,8 +70,8 @@ def test_demo_reduced_run(tmp_path):
 
 
 def test_demo_data_is_reused_and_foreign_folders_are_kept(tmp_path):
-    from mmseg_sctnet.apis.demo import prepare_data
-    from mmseg_sctnet.apis.files import PathError
+    from mmseg_sctnet.experiments.demo import prepare_data
+    from mmseg_sctnet.io.errors import PathError
     root = str(tmp_path / 'data')
     kw = dict(n_train=3, n_val=2, size=(32, 64))
     first = prepare_data(root, **kw)

@@ -5,16 +5,20 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from _helpers_train import load_tool
-from model_helpers import (CITY_CONFIG, randomize_state,
+from helpers.tools import load_tool
+from helpers.models import (CITY_CONFIG, randomize_state,
                            write_official_checkpoint)
-from reference_sctnet import sctnet_logits
+from helpers.reference_sctnet import sctnet_logits
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmseg_sctnet.deploy import (DeployConvAttention, PreNormConv2d,
-                                 SegmentorWithResize, bn_scale_shift,
-                                 build_inference_model, deploy_modules,
-                                 fuse_conv_bn, is_deployed,
+from mmseg_sctnet.models.layers import (DeployConvAttention,
+                                        PreNormConv2d,
+                                        bn_scale_shift,
+                                        fuse_conv_bn)
+from mmseg_sctnet.deploy import (SegmentorWithResize,
+                                 build_inference_model,
+                                 deploy_modules,
+                                 is_deployed,
                                  load_inference_model,
                                  switch_to_deploy)
 

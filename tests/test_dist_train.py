@@ -13,10 +13,12 @@ import stat
 
 import pytest
 import torch
-from _helpers_train import (b0_teacher_options, free_port, load_tool, run,
-                            small_run_options, write_segformer_teacher)
+from helpers.tools import free_port, load_tool, run
+from helpers.train import (b0_teacher_options,
+                           small_run_options,
+                           write_segformer_teacher)
 
-from mmseg_sctnet.compat import safe_torch_load
+from mmseg_sctnet.io.checkpoint import safe_torch_load
 from mmseg_sctnet.datasets import make_cityscapes
 
 DEMO_CFG = 'configs/demo/sctnet-s_demo_cityscapes.py'

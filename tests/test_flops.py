@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 import torch.nn as nn
-from _helpers_train import load_tool
+from helpers.tools import load_tool
 
 from mmseg_sctnet.deploy import build_inference_model, switch_to_deploy
-from mmseg_sctnet.deploy.analysis import count_flops, inference_params
+from mmseg_sctnet.benchmark.flops import count_flops, inference_params
 from mmseg_sctnet.models.layers import ConvolutionalAttention
 
 CITY = 'configs/sctnet/cityscapes/'

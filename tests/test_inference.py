@@ -7,7 +7,6 @@ in this process (its errors are ``error:`` lines on stderr and exit status
 1) except for one subprocess run of the command line.
 """
 import hashlib
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -18,7 +17,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from model_helpers import ROOT, build_cfg_model
+from helpers.models import ROOT, build_cfg_model
+from helpers.tools import load_tool
 
 from mmseg_sctnet.datasets import CLASSES_STREET, render_scene
 
@@ -30,14 +30,7 @@ CKPT_PALETTE = [[(37 * i) % 256, (91 * i + 40) % 256, (53 * i + 200) % 256]
                 for i in range(len(CKPT_CLASSES))]
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('sctnet_inference', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-tool = _load_tool()
+tool = load_tool('inference')
 
 
 def refused(argv, capsys):

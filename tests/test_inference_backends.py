@@ -1,7 +1,7 @@
 """tools/inference.py with an ONNX file and with ``--dtype bf16``.
 
 A tiny SCTNet-S (the demo config, 8 classes, random activation-keeping
-weights: ``deploy_helpers.write_checkpoint``) is exported to ONNX with
+weights: ``helpers.deploy.write_checkpoint``) is exported to ONNX with
 ``tools/export_onnx.py`` (dynamic and static shape); the tool runs the
 ``.pth``, the ONNX files and bf16 on the same generated folder (images of
 three sizes, one in a sub-folder) and a 5-frame video, and the label maps
@@ -16,8 +16,8 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from _helpers_train import load_tool
-from deploy_helpers import DEMO_CONFIG, write_checkpoint
+from helpers.tools import load_tool
+from helpers.deploy import DEMO_CONFIG, write_checkpoint
 
 from mmseg_sctnet.datasets import render_scene
 from mmseg_sctnet.deploy import dtype as D

@@ -1,18 +1,21 @@
 """int8 export: calibration from the train split through the test
 pipeline, float parts, accuracy against fp32 on generated data, and the
 evaluation of the exported files with tools/test.py."""
+import glob
 import os
 import os.path as osp
 
+import cv2
 import numpy as np
 import onnx
 import pytest
-from _helpers_train import load_tool
-from deploy_helpers import SIZE, make_setup
+from mmengine.config import Config
+from helpers.tools import load_tool
+from helpers.deploy import SIZE, make_setup
 
 from mmseg_sctnet.deploy import quantize as Q
-from mmseg_sctnet.deploy.errors import CalibrationDataError
-from mmseg_sctnet.deploy.onnx_export import ort_session
+from mmseg_sctnet.io.errors import CalibrationDataError
+from mmseg_sctnet.deploy.onnx_runtime import ort_session
 
 #: random weights: int8 vs fp32 mIoU on the generated val images (points)
 INT8_MIOU_TOLERANCE = 2.0
@@ -27,10 +30,26 @@ def setup(tmp_path_factory):
     s['int8'] = osp.join(root, 'int8.onnx')
     tool.main([s['config'], s['ckpt'], '--shape', *map(str, SIZE), '--out',
                s['fp32']])
-    s['int8_result'] = tool.main([
-        s['config'], s['ckpt'], '--shape', *map(str, SIZE), '--int8',
-        '--calib-num', '4', '--out', s['int8']
-    ])
+    # what the int8 export reads for calibration and hands the quantizer
+    calls = s['calls'] = dict(calibration=[], quantize=[])
+
+    def calibration_inputs(*args, **kwargs):
+        out = real_calibration(*args, **kwargs)
+        calls['calibration'].append((args, kwargs, out))
+        return out
+
+    def quantize_int8(fp32_path, out, calib, **kwargs):
+        calls['quantize'].append(calib)
+        return real_quantize(fp32_path, out, calib, **kwargs)
+
+    real_calibration, real_quantize = Q.calibration_inputs, Q.quantize_int8
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Q, 'calibration_inputs', calibration_inputs)
+        mp.setattr(Q, 'quantize_int8', quantize_int8)
+        s['int8_result'] = tool.main([
+            s['config'], s['ckpt'], '--shape', *map(str, SIZE), '--int8',
+            '--calib-num', '4', '--out', s['int8']
+        ])
     return s
 
 
@@ -104,6 +123,49 @@ def test_int8_miou_close_to_fp32_and_onnx_equals_pth(setup, tmp_path):
         assert res['fp32']['per_class'][c] == v
     assert abs(int8 - fp32) <= INT8_MIOU_TOLERANCE
     assert len(res['int8']['per_class']) == 8
+
+
+def _train_images_normalised(setup):
+    """Every train image of the setup as the deployed model sees it,
+    computed here: read, BGR -> RGB, the config's mean/std (the test
+    pipeline's Resize keeps these 64x128 images as they are)."""
+    cfg = Config.fromfile(setup['config'])
+    pre = cfg.model.data_preprocessor
+    mean = np.array(pre['mean'], np.float32).reshape(3, 1, 1)
+    std = np.array(pre['std'], np.float32).reshape(3, 1, 1)
+    out = {}
+    for path in sorted(glob.glob(osp.join(setup['data'], 'leftImg8bit',
+                                          'train', '*', '*.png'))):
+        img = cv2.imread(path)[..., ::-1].transpose(2, 0, 1)
+        out[path] = ((img.astype(np.float32) - mean) / std)[None]
+    return out
+
+
+def test_calibration_inputs_are_the_train_images(setup):
+    """Each calibration input equals one train image through the
+    preprocessing (not noise of the right range), all of them different."""
+    ref = _train_images_normalised(setup)
+    assert len(ref) == 4
+    xs = Q.calibration_inputs(setup['config'], 4, SIZE,
+                              log=lambda *a, **k: None)
+    matched = set()
+    for x in xs:
+        errs = {p: np.abs(x - r).max() for p, r in ref.items()}
+        best = min(errs, key=errs.get)
+        assert errs[best] < 1e-4, errs
+        matched.add(best)
+    assert len(matched) == 4
+
+
+def test_int8_export_calibrates_on_those_images(setup):
+    """tools/export_onnx.py --int8 reads the calibration set once, with the
+    config, count and export shape asked for, and quantizes with exactly
+    what it read."""
+    calls = setup['calls']
+    assert len(calls['calibration']) == 1
+    args, _, read = calls['calibration'][0]
+    assert (args[0], args[1], tuple(args[2])) == (setup['config'], 4, SIZE)
+    assert len(calls['quantize']) == 1 and calls['quantize'][0] is read
 
 
 def test_calibration_reads_the_train_split_through_the_test_pipeline(setup):

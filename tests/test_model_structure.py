@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 from mmseg.registry import MODELS
-from model_helpers import CITY_CONFIG, build_cfg_model, reference_shapes
+from helpers.models import CITY_CONFIG, build_cfg_model, reference_shapes
 
 SIZES = {'S': (32, 64), 'B': (64, 128)}
 EXPECTED_PARAMS = {'S': 4_654_643, 'B': 17_437_779}

@@ -1,8 +1,8 @@
 """Official release checkpoints load unchanged and compute the same logits."""
 import pytest
 import torch
-from model_helpers import CITY_CONFIG, randomize_state
-from reference_sctnet import sctnet_logits
+from helpers.models import CITY_CONFIG
+from helpers.reference_sctnet import sctnet_logits
 
 from mmseg.apis import init_model
 
@@ -67,7 +67,7 @@ def test_predict_upsamples_to_input_size(official_ckpt_s):
 def test_checkpoint_of_the_other_model_size_is_refused(official_ckpt_b):
     """An SCTNet-B file with the SCTNet-S config stops with one message
     instead of loading partly."""
-    from mmseg_sctnet.compat import CheckpointMismatchError
+    from mmseg_sctnet.io.errors import CheckpointMismatchError
     path, _ = official_ckpt_b
     with pytest.raises(CheckpointMismatchError, match='another model size'):
         init_model(CITY_CONFIG['S'], path, device='cpu')

@@ -18,9 +18,9 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from model_helpers import ROOT, TESTS, build_cfg_model
+from helpers.models import ROOT, TESTS, build_cfg_model
 
-from mmseg_sctnet.compat.errors import ConfigError
+from mmseg_sctnet.io.errors import ConfigError
 
 OFFICIAL = json.load(
     open(osp.join(TESTS, 'data', 'official_model_sections.json')))['models']

@@ -4,8 +4,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from _helpers_train import load_tool
-from model_helpers import CITY_CONFIG, write_official_checkpoint
+from helpers.tools import load_tool
+from helpers.models import CITY_CONFIG, write_official_checkpoint
 
 from mmseg_sctnet.deploy import SegmentorWithResize, load_inference_model
 
@@ -130,7 +130,7 @@ def test_onnx_file_checked_against_the_config(static_onnx, tmp_path):
     """tools/test.py's model for a .onnx: class count, file type, file."""
     from mmengine.config import Config
 
-    from mmseg_sctnet.deploy.errors import OnnxModelError
+    from mmseg_sctnet.io.errors import OnnxModelError
     from mmseg_sctnet.deploy.ort_segmentor import onnx_model_config
     demo = 'configs/demo/sctnet-s_demo_cityscapes.py'  # 8 classes
     with pytest.raises(OnnxModelError, match='predicts 19 classes but .* '
@@ -154,7 +154,7 @@ def test_static_shape_file_serves_other_sizes(ckpt_s, static_onnx):
     fitted input."""
     from mmseg.registry import MODELS
 
-    from mmseg_sctnet.deploy.onnx_export import fit_to_shape, unfit_logits
+    from mmseg_sctnet.deploy.onnx_runtime import fit_to_shape, unfit_logits
     seg = MODELS.build(
         dict(type='ORTSegmentor', onnx_file=static_onnx[0], num_classes=19,
              data_preprocessor=dict(type='SegDataPreProcessor')))

@@ -15,7 +15,7 @@ Test images are never padded: the preprocessor pads only in training.
 import numpy as np
 import pytest
 import torch
-from _helpers_configs import SHIPPED, config_id, dataset_type, make_data
+from helpers.configs import SHIPPED, config_id, dataset_type, make_data
 from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
 

@@ -11,16 +11,18 @@ import os.path as osp
 
 import pytest
 import torch
-from _helpers_train import load_tool, small_run_options
+from helpers.tools import load_tool
+from helpers.train import small_run_options
 from mmengine.registry import DefaultScope
 
-from mmseg_sctnet.compat import safe_torch_load
-from mmseg_sctnet.compat.errors import CheckpointMismatchError
+from mmseg_sctnet.io.checkpoint import safe_torch_load
+from mmseg_sctnet.io.errors import CheckpointMismatchError
 from mmseg_sctnet.datasets.synthetic_cls import (class_names,
                                                  make_imagenet_layout)
-from mmseg_sctnet.apis.files import PathError
-from mmseg_sctnet.apis.train import (build_train_config, build_train_runner,
-                                     last_checkpoint)
+from mmseg_sctnet.io.errors import PathError
+from mmseg_sctnet.engine.training_run import (build_train_config,
+                                              build_train_runner,
+                                              last_checkpoint)
 from mmseg_sctnet.pretrain import export_backbone
 
 PRETRAIN = {
@@ -249,7 +251,7 @@ def test_generated_leaf_reads_generated_data(tmp_path, mmseg_scope_kept):
 
 def _fake_classifier_checkpoint(path, drop=()):
     """An ImageClassifier-like checkpoint of a random SCTNet-S backbone."""
-    from mmseg_sctnet.pretrain.convert import build_reference_backbone
+    from mmseg_sctnet.pretrain.backbone import build_reference_backbone
     backbone = build_reference_backbone(
         dict(type='SCTNet', base_channels=32, spp_channels=64))
     state = {

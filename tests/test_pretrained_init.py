@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
-from model_helpers import CITY_CONFIG, randomize_state
+from helpers.models import CITY_CONFIG, randomize_state
 
 
 def _backbone(checkpoint):
@@ -70,7 +70,7 @@ def test_strict_refuses_a_file_that_leaves_tensors_uninitialised(tmp_path):
     """init_cfg.strict=True (what a converted pretraining file is checked
     with): every missing / reshaped backbone tensor is named; the
     classifier the backbone has no place for is not a reason to refuse."""
-    from mmseg_sctnet.compat import CheckpointMismatchError
+    from mmseg_sctnet.io.errors import CheckpointMismatchError
     path, _, bad, n_dropped = _partial_file(tmp_path)
     model = MODELS.build(
         dict(

@@ -26,7 +26,7 @@ import subprocess
 import sys
 
 import pytest
-from model_helpers import ROOT
+from helpers.models import ROOT
 
 DOCS = [
     'README.md', 'docs/getting_started.md', 'docs/custom_dataset.md',

@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from model_helpers import CITY_CONFIG
-from reliability_helpers import load_tool, toy_runner
+from helpers.models import CITY_CONFIG
+from helpers.tools import load_tool
+from helpers.reliability import toy_runner
 
-from mmseg_sctnet.compat import UnsafeCheckpointError, safe_torch_load
+from mmseg_sctnet.io.errors import UnsafeCheckpointError
+from mmseg_sctnet.io.checkpoint import safe_torch_load
 
 
 class _Payload:
@@ -98,7 +100,7 @@ def test_getattr_is_restricted_to_history_buffer_statistics(tmp_path):
         obj = entry[0] if isinstance(entry, tuple) else entry
         assert obj is not builtins.getattr
         assert obj is not builtins.exec and obj is not builtins.eval
-    from mmseg_sctnet.compat.safe_load import SAFE_GLOBAL_NAMES
+    from mmseg_sctnet.io.checkpoint import SAFE_GLOBAL_NAMES
     assert 'builtins.getattr' in SAFE_GLOBAL_NAMES  # the restricted one
     assert not any(
         n.startswith(('os.', 'posix.', 'subprocess', 'builtins.e'))
@@ -161,7 +163,7 @@ def test_object_storage_checkpoints_are_loaded_safely(evil, monkeypatch):
     the same restricted unpickler (no petrel client needed: the backend's
     ``get`` is stood in for)."""
     path, _ = evil
-    import mmengine.fileio
+    from mmseg_sctnet.io import checkpoint_schemes
 
     class Storage:
 
@@ -170,7 +172,7 @@ def test_object_storage_checkpoints_are_loaded_safely(evil, monkeypatch):
 
     good = path + '.good'
     torch.save({'state_dict': {'w': torch.ones(1)}}, good)
-    monkeypatch.setattr(mmengine.fileio, 'get_file_backend',
+    monkeypatch.setattr(checkpoint_schemes, 'get_file_backend',
                         lambda uri, backend_args=None: Storage())
     from mmengine.runner import CheckpointLoader
     with pytest.raises(UnsafeCheckpointError) as e:
@@ -183,7 +185,7 @@ def test_object_storage_checkpoints_are_loaded_safely(evil, monkeypatch):
 def test_teacher_backbone_pth_convert_publish_refuse(evil, tmp_path, capsys):
     path, _ = evil
     from mmseg.registry import MODELS
-    from mmseg_sctnet.models.utils import load_file_into
+    from mmseg_sctnet.io.state_dict import load_file_into
     with pytest.raises(UnsafeCheckpointError):
         load_file_into(torch.nn.Conv2d(1, 1, 1), path, what='backbone')
     with pytest.raises(UnsafeCheckpointError):
@@ -270,11 +272,11 @@ def test_official_layout_checkpoint_loads_through_init_model(
     optimizer) loads with weights_only through mmseg's init_model, and the
     SHA-256 of the file is logged."""
     path, state = official_ckpt_s
-    import mmengine.logging
+    from mmseg_sctnet.io import checkpoint
     logged = []
-    orig = mmengine.logging.print_log
+    orig = checkpoint.print_log
     monkeypatch.setattr(
-        mmengine.logging, 'print_log', lambda msg, *a, **k:
+        checkpoint, 'print_log', lambda msg, *a, **k:
         (logged.append(str(msg)), orig(msg, *a, **k)))
     from mmseg.apis import init_model
     model = init_model(CITY_CONFIG['S'], path, device='cpu')
@@ -286,7 +288,7 @@ def test_official_layout_checkpoint_loads_through_init_model(
 
 
 def test_checksum_cache_and_name_mismatch_warning(tmp_path, monkeypatch):
-    from mmseg_sctnet.compat import checksum
+    from mmseg_sctnet.io import checksum
     p = tmp_path / 'model-00000000.pth'
     torch.save({'state_dict': {'w': torch.ones(2)}}, str(p))
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -341,7 +343,7 @@ def test_publish_model_strips_training_state_and_names_by_sha(
         tool.main([path, out])
     assert 'refusing to overwrite' in capsys.readouterr().err
     # loading the tampered file warns that its name's hash does not match
-    from mmseg_sctnet.compat.checksum import name_hash_mismatch
+    from mmseg_sctnet.io.checksum import name_hash_mismatch
     assert 'not the published one' in name_hash_mismatch(
         final,
         hashlib.sha256(open(final, 'rb').read()).hexdigest())

@@ -13,7 +13,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from model_helpers import CITY_CONFIG, build_cfg_model, randomize_state
+from helpers.models import CITY_CONFIG, build_cfg_model, randomize_state
 
 from mmseg_sctnet.models.decode_heads.vit_guidance_head import \
     match_channel_statistics

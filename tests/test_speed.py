@@ -7,7 +7,8 @@ import subprocess
 
 import matplotlib.image as mpimg
 import pytest
-from _helpers_train import PY, ROOT
+from helpers.tools import PY
+from helpers.models import ROOT
 
 SPEED = osp.join(ROOT, 'speed')
 FAST = ['--device', 'cpu', '--warmup', '1', '--iters', '1']

@@ -15,11 +15,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from _helpers_train import (b0_teacher_options, load_tool, small_run_options,
-                            write_segformer_teacher)
+from helpers.tools import load_tool
+from helpers.train import (b0_teacher_options,
+                           small_run_options,
+                           write_segformer_teacher)
 
-from mmseg_sctnet.apis.train import build_train_config, last_checkpoint
-from mmseg_sctnet.compat import safe_torch_load
+from mmseg_sctnet.engine.training_run import (build_train_config,
+                                              last_checkpoint)
+from mmseg_sctnet.io.checkpoint import safe_torch_load
 from mmseg_sctnet.datasets import (make_ade20k, make_cityscapes,
                                    make_coco_stuff10k)
 

@@ -1,29 +1,31 @@
 """``tools/test.py CONFIG CKPT --tta`` on every shipped config.
 
-Every config gets a TTA pipeline (``mmseg_sctnet.apis.test.tta_pipeline``,
+Every config gets a TTA pipeline (``mmseg_sctnet.engine.evaluation_run.tta_pipeline``,
 built from its test pipeline): MMSegmentation's ratios (0.5 to 1.75)
 and flips (off, on) around the config's own test scale (Cityscapes Seg50
 1024x512, Seg75 1536x768, Seg100 2048x1024, ...). For each config, on
 generated data in its real layout, the test split is read through the
 config's TTA pipeline and the model is wrapped in its ``tta_model`` as
-``tools/test.py --tta`` does; one image goes through ``test_step`` and the
-IoU metric. To keep this cheap on a CPU every Resize scale is divided by
+``tools/test.py --tta`` does; one image goes through ``test_step``: the
+merged prediction must be the mean probability of the views run one by one,
+and the metric must equal an independent IoU computation. To keep this cheap on a CPU every Resize scale is divided by
 the same factor (ratios, flips and order unchanged). One real
 ``tools/test.py ... --tta`` run on the demo config keeps its real scales.
 """
 import copy
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
-from _helpers_configs import SHIPPED, config_id, make_data, point_to
-from _helpers_train import PY, run
+from helpers.configs import SHIPPED, config_id, make_data, point_to
+from helpers.tools import PY, run
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmseg.registry import DATASETS, METRICS, MODELS
 
-from mmseg_sctnet.apis.config import ConfigError
-from mmseg_sctnet.apis.test import tta_pipeline
+from mmseg_sctnet.io.errors import ConfigError
+from mmseg_sctnet.engine.evaluation_run import tta_pipeline
 
 RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]  # MMSegmentation's TTA ratios
 IMAGE = (64, 128)  # (h, w) of the generated images
@@ -92,13 +94,42 @@ def test_tta_on_every_shipped_config(config, tmp_path):
     model.eval()
     with torch.no_grad():
         preds = model.test_step(pseudo_collate([sample]))
+        # each view alone through the wrapped segmentor: its logits in the
+        # original image's frame (resized back, flip undone)
+        views = [
+            model.module.test_step(
+                pseudo_collate([dict(inputs=x, data_samples=d)]))[0]
+            for x, d in zip(sample['inputs'], sample['data_samples'])
+        ]
     assert len(preds) == 1
     assert preds[0].pred_sem_seg.shape == IMAGE  # original size
+    # the merged prediction is the argmax of the views' mean probability
+    probs = torch.stack([v.seg_logits.data.softmax(0) for v in views])
+    assert all(v.seg_logits.shape == IMAGE for v in views)
+    merged = probs.mean(0).argmax(0)
+    assert torch.equal(preds[0].pred_sem_seg.data[0], merged)
+    # the metric on that prediction equals an independent IoU computation
     metric = METRICS.build(cfg.test_evaluator)
     metric.dataset_meta = dataset.metainfo
     metric.process({}, [p.to_dict() for p in preds])
     miou = metric.compute_metrics(metric.results)['mIoU']
-    assert 0 <= miou <= 100
+    gt = sample['data_samples'][0].gt_sem_seg.data[0].numpy()
+    assert _miou(merged.numpy(), gt, len(dataset.metainfo['classes']),
+                 cfg.test_evaluator.get('ignore_index', 255)) == \
+        pytest.approx(miou, abs=0.011)
+
+
+def _miou(pred, gt, num_classes, ignore_index):
+    """Mean IoU (%) over the classes present in prediction or ground truth,
+    pixels labelled ``ignore_index`` left out: IoUMetric's definition."""
+    keep = gt != ignore_index
+    ious = []
+    for c in range(num_classes):
+        p, g = (pred == c) & keep, (gt == c) & keep
+        union = (p | g).sum()
+        if union:
+            ious.append((p & g).sum() / union)
+    return round(100 * float(np.mean(ious)), 2)
 
 
 def test_tta_pipeline_follows_the_test_pipeline():
@@ -119,7 +150,7 @@ def test_tta_pipeline_follows_the_test_pipeline():
 def test_tools_test_tta_subprocess(tmp_path):
     """The real CLI, the demo config at its real scales, a tiny checkpoint
     of its inference model."""
-    from model_helpers import build_cfg_model
+    from helpers.models import build_cfg_model
     config = 'configs/demo/sctnet-s_demo_cityscapes.py'
     cfg = Config.fromfile(config)
     data = make_data(cfg, tmp_path / 'data', IMAGE, n_train=1, n_val=1)

@@ -23,7 +23,7 @@ import sys
 from mmengine.config import DictAction
 
 from mmseg_sctnet.apis.dataset_check import run_dataset_check
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

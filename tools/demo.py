@@ -17,9 +17,9 @@
 Everything lands in one folder (demo_output/, or demo_output/no_siam with
 --no-siam): summary.md / summary.json, miou_table.md, curves.png,
 predictions/*.png, predictions_grid.png and the work dirs of each step.
-The steps are functions of ``mmseg_sctnet.apis.demo`` (docs/demo.md).
+The steps are functions of ``mmseg_sctnet.experiments.demo`` (docs/demo.md).
 
---ablation (``mmseg_sctnet.apis.ablation``) trains the student with and
+--ablation (``mmseg_sctnet.experiments.ablation``) trains the student with and
 without SIAM from the same start for --seeds seeds, from a backbone
 pretrained on generated classification data (configs/pretrain/) and from
 scratch, and writes demo_output/ablation/: ablation.json (``siam`` and
@@ -30,9 +30,9 @@ import argparse
 import os
 import os.path as osp
 
-from mmseg_sctnet.apis.ablation import STARTS, run_ablation
-from mmseg_sctnet.apis.demo import ROOT, run_demo
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.experiments.ablation import STARTS, run_ablation
+from mmseg_sctnet.experiments.demo import ROOT, run_demo
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

@@ -6,7 +6,7 @@
 
 IN_CKPT is a training checkpoint (MMEngine, or an official one converted
 by ``tools/pth_convert.py``; teacher tensors in it are ignored). The
-deployed model (``mmseg_sctnet.deploy.switch_to_deploy``: training-only
+deployed model (``mmseg_sctnet.models.switch_to_deploy``: training-only
 heads removed, BatchNorms folded exactly, lean attention, channels-last)
 is checked against the eager model on a random input (maximum relative
 error printed; above 1e-4 nothing is written) and saved to OUT_CKPT with
@@ -19,7 +19,7 @@ import argparse
 import sys
 
 from mmseg_sctnet.apis.deploy_checkpoint import write_deploy_checkpoint
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

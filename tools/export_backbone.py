@@ -14,11 +14,11 @@ shape (of the backbone in --config, or of the SCTNet whose widths the
 tensors show); otherwise nothing is written and the missing ones are named.
 CKPT is read with ``weights_only=True`` and never written; OUT is never
 CKPT and is replaced only with ``--force``.
-Logic: :func:`mmseg_sctnet.pretrain.convert.export_backbone`.
+Logic: :func:`mmseg_sctnet.pretrain.backbone.export_backbone`.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 from mmseg_sctnet.pretrain import export_backbone
 
 

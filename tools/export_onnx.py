@@ -20,7 +20,7 @@ see docs/deploy.md.
 """
 import argparse
 
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 from mmseg_sctnet.deploy import onnx_export, quantize
 
 

@@ -17,13 +17,13 @@ second). Parameters: those of the modules an inference forward calls
 SCTNet configs (e.g. 1024x2048 for Seg100, 512x512 for ADE20K); other
 configs need ``--shape``. One number means a square input; sides below 32
 are refused. ``--json`` never overwrites a file.
-Logic: :func:`mmseg_sctnet.apis.flops.get_flops`.
+Logic: :func:`mmseg_sctnet.benchmark.flops.get_flops`.
 """
 import argparse
 import sys
 
-from mmseg_sctnet.apis.flops import get_flops
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.benchmark.flops import get_flops
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

@@ -16,7 +16,7 @@ Writes ``overlay/<name>.png`` (prediction over the image, legend below)
 and ``labels/<name>.png`` (one class index per pixel) for images and
 folders, ``<name>_overlay.mp4`` (and ``<name>_labels/``) for a video.
 Unreadable images are skipped and listed (exit status 1). The work is
-``mmseg_sctnet.apis.run_inference`` (an ``MMSegInferencer`` subclass);
+``mmseg_sctnet.apis.inference.run_inference`` (``MMSegInferencer`` subclasses);
 docs/getting_started.md section 6 describes every option.
 """
 import argparse
@@ -25,7 +25,7 @@ import sys
 from mmengine.config import DictAction
 
 from mmseg_sctnet.apis.inference import report_skipped, run_inference
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 from mmseg_sctnet.deploy.dtype import DTYPES
 
 

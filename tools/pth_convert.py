@@ -12,13 +12,13 @@ state, ``auxiliary_head.*`` and anything else are dropped), as the official
 SCTNet one, an ImageNet backbone, another model) is refused, saying what it
 is and what to pass. IN is read with ``weights_only=True`` and never
 written; OUT is replaced only with ``--force``.
-Logic: :func:`mmseg_sctnet.apis.convert.convert_teacher`.
+Logic: :func:`mmseg_sctnet.pretrain.teacher.convert_teacher`.
 """
 import argparse
 import sys
 
-from mmseg_sctnet.apis.convert import convert_teacher
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.pretrain.teacher import convert_teacher
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

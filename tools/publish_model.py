@@ -29,7 +29,7 @@ import argparse
 import sys
 
 from mmseg_sctnet.apis.publish import publish_model
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

@@ -25,7 +25,7 @@ import os
 from mmengine.config import DictAction
 
 from mmseg_sctnet.apis.test import SUPPORTED_EVAL, test
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

@@ -10,7 +10,7 @@
 
 The work is ``mmseg_sctnet.apis.train.train``: paths and config checked
 first, the reliability hooks kept, gloo + BN for distributed runs without
-CUDA (``mmseg_sctnet.apis.distributed``).
+CUDA (``mmseg_sctnet.engine.distributed``).
 """
 import argparse
 import os
@@ -18,7 +18,7 @@ import os
 from mmengine.config import DictAction
 
 from mmseg_sctnet.apis.train import train
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 
 
 def parse_args(argv=None):

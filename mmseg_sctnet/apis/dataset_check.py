@@ -9,9 +9,9 @@ problem on a line of its own, and gives the exit status.
 """
 from typing import Optional
 
-from mmseg_sctnet.compat.errors import UserError
-
-from .config import load_config
+from ..datasets.checker import check_config
+from ..io.config import load_config
+from ..io.errors import UserError
 
 __all__ = ['run_dataset_check']
 
@@ -40,7 +40,6 @@ def run_dataset_check(config: str,
         raise UserError(f'--max-files must be at least 1, got {max_files} '
                         '(leave it out to decode every file)')
     cfg = load_config(config, cfg_options)
-    from mmseg_sctnet.datasets.checker import check_config
     report = check_config(
         cfg, split=split, max_files=max_files, seed=seed, progress=progress)
     print()

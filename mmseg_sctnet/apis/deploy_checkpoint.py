@@ -5,22 +5,27 @@ training-only heads removed, BatchNorms folded exactly, lean attention,
 channels-last) is checked against the eager model on a random input and
 written with the deploy options in ``meta``
 (:func:`~mmseg_sctnet.deploy.save_deploy_checkpoint`), so
-``mmseg_sctnet.deploy.init_model``, ``tools/export_onnx.py`` and
+``mmseg_sctnet.deploy.load_inference_model``, ``tools/export_onnx.py`` and
 ``speed/torch_speed.py --checkpoint`` load it.
 """
 import copy
-import os
 import os.path as osp
-import uuid
 from typing import Sequence
 
-from mmseg_sctnet.compat.checksum import file_sha256
-from mmseg_sctnet.compat.errors import CheckpointMismatchError, UserError
+import torch
 
-from .files import (check_input_file, check_output_file, load_checkpoint_file,
-                    load_config_file, write_file)
+from ..benchmark.flops import inference_params
+from ..deploy.model import (SegmentorWithResize, build_inference_model,
+                            is_deploy_checkpoint, load_student_weights,
+                            require_sctnet, save_deploy_checkpoint)
+from ..io.checkpoint import read_checkpoint
+from ..io.checksum import file_sha256
+from ..io.config import load_config
+from ..io.errors import CheckpointMismatchError, UserError
+from ..io.files import check_input_file, check_output_file
+from ..models.deploy_form import switch_to_deploy
 
-__all__ = ['write_deploy_checkpoint', 'require_sctnet', 'TOLERANCE']
+__all__ = ['write_deploy_checkpoint', 'TOLERANCE']
 
 #: largest accepted relative difference between deployed and eager outputs
 TOLERANCE = 1e-4
@@ -34,16 +39,6 @@ def _check_shape(shape: Sequence[int]) -> tuple:
                         f'H W, both >= {MIN_SIDE} (the backbone downsamples '
                         'by 32)')
     return shape
-
-
-def require_sctnet(model, config: str) -> None:
-    """The deploy form exists for SCTNet backbones only."""
-    from mmseg_sctnet.models.backbones import SCTNet
-    backbone = getattr(model, 'backbone', None)
-    if not isinstance(backbone, SCTNet):
-        raise UserError(f'{config} builds a {type(backbone).__name__} '
-                        'backbone, not SCTNet; the deploy form exists for '
-                        'SCTNet models only.')
 
 
 def write_deploy_checkpoint(in_ckpt: str,
@@ -66,7 +61,7 @@ def write_deploy_checkpoint(in_ckpt: str,
             deployed or does not fit the config (checked before the model
             is built where the file alone tells).
     """
-    cfg = load_config_file(config)
+    cfg = load_config(config)
     check_input_file(in_ckpt, 'checkpoint')
     check_output_file(
         out_ckpt,
@@ -74,23 +69,11 @@ def write_deploy_checkpoint(in_ckpt: str,
         exists_hint='choose another output path (existing files are never '
         'overwritten)')
     shape = _check_shape(check_shape)
-    import torch
-
-    from mmseg_sctnet.deploy import (SegmentorWithResize,
-                                     build_inference_model,
-                                     is_deploy_checkpoint,
-                                     load_student_weights,
-                                     save_deploy_checkpoint, switch_to_deploy)
-    from mmseg_sctnet.deploy.analysis import inference_params
-    ckpt = load_checkpoint_file(in_ckpt)
-    if not isinstance(ckpt, dict):
-        raise CheckpointMismatchError(
-            f'{in_ckpt} holds a {type(ckpt).__name__}, not a checkpoint '
-            'dict; pass the iter_N.pth that tools/train.py wrote.')
+    ckpt = read_checkpoint(in_ckpt)
     if is_deploy_checkpoint(ckpt):
         raise CheckpointMismatchError(
             f'{in_ckpt} is already a deploy checkpoint; load it with '
-            'mmseg_sctnet.deploy.init_model (nothing to fold).')
+            'mmseg_sctnet.deploy.load_inference_model (nothing to fold).')
     try:
         eager = build_inference_model(cfg, init_weights=False)
     except (KeyError, TypeError, ValueError) as e:
@@ -125,19 +108,9 @@ def write_deploy_checkpoint(in_ckpt: str,
         source_checkpoint=osp.abspath(in_ckpt),
         source_sha256=file_sha256(in_ckpt),
         check_max_rel_error=err)
-    # the package's writer, into a temporary file next to OUT; then OUT
-    # appears complete or not at all and never replaces a file
-    d, name = osp.split(osp.abspath(out_ckpt))
-    os.makedirs(d, exist_ok=True)
-    tmp = osp.join(d, f'.{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}'
-                   '.sctnet-tmp')
-    try:
-        save_deploy_checkpoint(deployed, tmp, meta=meta)
-        with open(tmp, 'rb') as f:
-            write_file(out_ckpt, f.read(), inputs=[in_ckpt, config])
-    finally:
-        if osp.lexists(tmp):
-            os.unlink(tmp)
+    # OUT appears complete or not at all and never replaces a file
+    save_deploy_checkpoint(deployed, out_ckpt, meta=meta,
+                           inputs=[in_ckpt, config])
     bn = torch.nn.modules.batchnorm._BatchNorm
     n_bn = sum(isinstance(m, bn) for m in eager.modules())
     n_bn_left = sum(isinstance(m, bn) for m in deployed.modules())

@@ -1,8 +1,9 @@
 """Inference on images, folders and videos: what ``tools/inference.py``
 runs.
 
-:class:`SCTNetInferencer` is MMSegmentation's ``MMSegInferencer`` with the
-checkpoint handling of this project; :func:`run_inference` walks the input,
+:func:`run_inference` builds the inferencer for the checkpoint
+(:mod:`mmseg_sctnet.deploy.inferencer`: ``MMSegInferencer`` subclasses for
+PyTorch, ONNX and low precision), walks the input,
 checks every output path before the model is built, skips unreadable images
 (naming each) and writes overlays with a legend and raw label maps.
 """
@@ -13,21 +14,24 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
+import cv2
 import mmcv
 import numpy as np
 import torch
+from mmengine.utils import ProgressBar
 
-from mmseg_sctnet.compat import read_checkpoint
-from mmseg_sctnet.visualization import legend_cell_width
-from .checks import (RunInterrupted, check_output_folder,
-                     check_planned_outputs)
-from .config import ConfigError, load_config
-from .files import PathError
-from .inferencer import SCTNetInferencer, write_png
+from ..deploy.dtype import check_dtype
+from ..deploy.inferencer import SCTNetInferencer, inferencer_for, onnx_device
+from ..deploy.ort_segmentor import is_onnx_path
+from ..io.checkpoint import read_checkpoint
+from ..io.config import load_config
+from ..io.errors import ConfigError, PathError, RunInterrupted
+from ..io.files import check_output_folder, check_planned_outputs, write_png
+from ..visualization import legend_cell_width
 
 __all__ = [
-    'SCTNetInferencer', 'run_inference', 'collect_inputs', 'read_image',
-    'infer_images', 'infer_video', 'write_png', 'report_skipped',
+    'run_inference', 'collect_inputs', 'read_image',
+    'infer_images', 'infer_video', 'report_skipped',
     'InferenceReport', 'IMG_EXTS', 'VIDEO_EXTS'
 ]
 
@@ -124,7 +128,6 @@ def _video_outputs(out: str, path: str) -> Tuple[str, str]:
 
 
 def _check_video(path: str) -> None:
-    import cv2
     cap = cv2.VideoCapture(path)
     try:
         ok = cap.isOpened() and cap.read()[0]
@@ -159,7 +162,6 @@ def infer_images(inferencer: SCTNetInferencer,
     ``(path, name)`` of ``items``; an image that cannot be read is named
     with the reason, and the others are still processed.
     """
-    from mmengine.utils import ProgressBar
     report = report or InferenceReport(total=len(items))
     n_cls = len(inferencer.model.dataset_meta['classes'])
     outs = _image_outputs(out, items)
@@ -196,7 +198,6 @@ def infer_images(inferencer: SCTNetInferencer,
 
 
 def _open_writer(base: str, fps: float, size: Tuple[int, int]):
-    import cv2
     for ext, codec in (('.mp4', 'mp4v'), ('.avi', 'MJPG')):
         path = base + ext
         writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), fps,
@@ -222,8 +223,6 @@ def infer_video(inferencer: SCTNetInferencer,
     layout; with ``frame_labels`` also ``out/<name>_labels/<frame>.png``.
     Reads and writes frame by frame, as MMSegmentation's
     ``demo/video_demo.py``."""
-    import cv2
-    from mmengine.utils import ProgressBar
     cap = cv2.VideoCapture(path)
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     n_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -331,9 +330,6 @@ def run_inference(input: str,
     instead of the one :func:`mmseg_sctnet.deploy.inferencer.
     inferencer_for` picks.
     """
-    from mmseg_sctnet.deploy.dtype import check_dtype
-    from mmseg_sctnet.deploy.inferencer import inferencer_for, onnx_device
-    from mmseg_sctnet.deploy.ort_segmentor import is_onnx_path
     if not 0 < opacity <= 1:
         raise ConfigError(f'--opacity must be in (0, 1], got {opacity}')
     if batch_size < 1:

@@ -18,11 +18,13 @@ import hashlib
 import os.path as osp
 from collections import OrderedDict
 
-from mmseg_sctnet.compat.checksum import file_sha256
-from mmseg_sctnet.compat.errors import CheckpointMismatchError, UserError
-
-from .files import (PathError, check_input_file, check_output_file,
-                    load_checkpoint_file, same_file, torch_bytes, write_file)
+from ..deploy.model import is_deploy_checkpoint
+from ..io.checkpoint import read_checkpoint
+from ..io.checksum import file_sha256
+from ..io.errors import CheckpointMismatchError, PathError, UserError
+from ..io.files import (check_input_file, check_output_file, same_file,
+                        torch_bytes, write_file)
+from ..io.state_dict import extract_state_dict
 
 __all__ = ['publish_model', 'select_state', 'published_name']
 
@@ -57,21 +59,13 @@ def published_name(out: str, sha: str) -> str:
     return f'{stem}-{sha[:8]}.pth'
 
 
-def _segmentor_state(src: str, ckpt) -> OrderedDict:
-    import torch
-    if not isinstance(ckpt, dict):
-        raise CheckpointMismatchError(
-            f'{src} holds a {type(ckpt).__name__}, not a checkpoint dict.')
-    meta = ckpt.get('meta')
-    if isinstance(meta, dict) and 'sctnet_deploy' in meta:
+def _segmentor_state(src: str, ckpt: dict) -> OrderedDict:
+    if is_deploy_checkpoint(ckpt):
         raise CheckpointMismatchError(
             f'{src} is a deploy checkpoint (tools/deploy.py output); publish '
             'the training checkpoint it was made from (iter_N.pth), and '
             'deploy the published file.')
-    state = ckpt.get('state_dict', ckpt)
-    state = OrderedDict((k[7:] if k.startswith('module.') else k, v)
-                        for k, v in state.items()
-                        if isinstance(v, torch.Tensor))
+    state = extract_state_dict(ckpt)
     if state and all(k.startswith('teacher_') for k in state):
         raise CheckpointMismatchError(
             f'{src} is a teacher file (tools/pth_convert.py output), not a '
@@ -100,7 +94,7 @@ def publish_model(src: str, out: str, student_only: bool = False) -> str:
     """
     check_input_file(src, 'checkpoint')
     check_output_file(out, inputs=[src], overwrite=True, what='release name')
-    ckpt = load_checkpoint_file(src)
+    ckpt = read_checkpoint(src)
     state = _segmentor_state(src, ckpt)
     kept, dropped = select_state(state, student_only)
     meta = {
@@ -130,7 +124,7 @@ def publish_model(src: str, out: str, student_only: bool = False) -> str:
             'it. Choose another OUT name or move that file away.')
     write_file(final, data, overwrite=False, inputs=[src])
     # read back what was written, the way every loader reads it
-    back = load_checkpoint_file(final, log_checksum=False)
+    back = read_checkpoint(final, log_checksum=False)
     assert list(back['state_dict']) == list(kept)
     groups = OrderedDict()
     for k in kept:

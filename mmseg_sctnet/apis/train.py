@@ -1,166 +1,19 @@
-"""Training: what ``tools/train.py`` runs (MMEngine's Runner, as
-MMSegmentation's ``tools/train.py``), with the checks that come first.
+"""The body of ``tools/train.py``: build the checked config and the
+runner, train, name the last checkpoint.
 
-Before anything is built: the config and its ``--cfg-options`` keys, the
-checkpoint to resume or load from (readable, a checkpoint), the work dir
-(creatable, not an input, not holding the config under the name the run
-dumps its config to) and the data folders. Then the runner is built (a
-config argument a component does not take is one ``error:`` line) and
-trained; Ctrl-C ends with one line naming the last complete checkpoint.
+The pieces (config and path checks, runner, Ctrl-C handling, CPU-only
+distributed runs) are :mod:`mmseg_sctnet.engine.training_run`, which the demo
+and the experiments reuse.
 """
-import logging
-import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
 from mmengine.logging import print_log
 
-from mmseg_sctnet.compat import read_checkpoint
+from ..engine.distributed import finish_distributed
+from ..engine.training_run import (build_train_config, build_train_runner,
+                                last_checkpoint, run_training)
 
-from .checks import RunInterrupted, check_config_dump, check_output_folder
-from .config import (ConfigError, ensure_reliability_hooks,
-                     explain_build_errors, load_config, make_run_names_unique)
-from .distributed import (adapt_to_cpu_distributed, cuda_available,
-                          finish_distributed, init_cpu_distributed)
-
-__all__ = [
-    'build_train_config', 'build_runner', 'build_train_runner',
-    'run_training', 'last_checkpoint', 'train'
-]
-
-
-def _enable_amp(cfg: Config) -> None:
-    if not cuda_available():
-        raise ConfigError("--amp needs a CUDA GPU (MMEngine's AmpOptimWrapper "
-                          'does not run on CPU); drop --amp.')
-    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper == 'AmpOptimWrapper':
-        print_log('AMP is already enabled in the config.', logger='current',
-                  level=logging.WARNING)
-    elif wrapper != 'OptimWrapper':
-        raise ConfigError('--amp works with optim_wrapper.type=OptimWrapper, '
-                          f'the config has {wrapper!r}.')
-    else:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
-
-
-def build_train_config(config: str,
-                       work_dir: Optional[str] = None,
-                       resume: Optional[str] = None,
-                       amp: bool = False,
-                       cfg_options: Optional[dict] = None,
-                       allow_dataset_warnings: bool = False,
-                       launcher: str = 'none') -> Config:
-    """The run's config: the file, checked ``cfg_options`` and the flags.
-
-    Args:
-        resume: ``'auto'`` (the newest complete checkpoint of the work
-            dir), a checkpoint path, or None.
-        Others: as the options of ``tools/train.py``.
-
-    Every input and output path is checked here (see the module doc).
-    """
-    from mmseg_sctnet.engine import resolve_auto_resume
-    cfg = load_config(config, cfg_options)
-    cfg.launcher = launcher
-    if work_dir is not None:
-        cfg.work_dir = work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(config))[0])
-    if allow_dataset_warnings:
-        cfg.dataset_check = dict(allow_warnings=True)
-    if amp:
-        _enable_amp(cfg)
-    if resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-        # the newest complete checkpoint in work_dir (a missing, empty or
-        # dangling last_checkpoint falls back to the newest iter_*.pth)
-        resolve_auto_resume(cfg)
-    elif resume is not None:
-        cfg.resume = True
-        cfg.load_from = resume
-    load_from = cfg.get('load_from')
-    if isinstance(load_from, str) and '://' not in load_from:
-        read_checkpoint(
-            load_from, 'Checkpoint to resume from'
-            if cfg.get('resume') else 'load_from checkpoint')
-    check_output_folder(cfg.work_dir, '--work-dir', inputs=[config])
-    check_config_dump(cfg.work_dir, config)
-    adapt_to_cpu_distributed(cfg, launcher)
-    ensure_reliability_hooks(cfg)
-    make_run_names_unique(cfg)
-    return cfg
-
-
-def last_checkpoint(work_dir: str) -> Optional[str]:
-    """Path recorded in ``work_dir/last_checkpoint`` (MMEngine), or None."""
-    marker = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(marker):
-        return None
-    with open(marker) as f:
-        return f.read().strip() or None
-
-
-def build_runner(cfg: Config, runner_cls=None):
-    """``runner_cls.from_cfg(cfg)``; by default MMEngine's ``Runner``, or
-    the registered ``cfg.runner_type`` (as MMSegmentation's tools do).
-    A config argument a component does not take is one ``error:`` line."""
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    with explain_build_errors(cfg, cfg.filename or 'the config'):
-        if runner_cls is not None:
-            return runner_cls.from_cfg(cfg)
-        if 'runner_type' in cfg:
-            return RUNNERS.build(cfg)
-        return Runner.from_cfg(cfg)
-
-
-def build_train_runner(cfg: Config, launcher: str = 'none',
-                       runner_cls=None):
-    """The training runner of ``cfg`` (not started), after checking that
-    the data folders exist (:func:`build_runner`)."""
-    from mmseg_sctnet.datasets.checker import check_data_paths
-
-    # a missing data folder fails here with its path, not inside MMEngine
-    check_data_paths(cfg, splits=('train', 'val'))
-    init_cpu_distributed(cfg, launcher)
-    return build_runner(cfg, runner_cls)
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """True for Ctrl-C, also when a library turned it into another error
-    while handling it (MMEngine's ``Config.pretty_text``, run for every
-    checkpoint's meta, re-raises any exception from yapf as a
-    ``SyntaxError``)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def run_training(runner):
-    """``runner.train()``; config mistakes found while building datasets or
-    hooks are one line, Ctrl-C names the last complete checkpoint."""
-    try:
-        with explain_build_errors(runner.cfg, runner.cfg.filename
-                                  or 'the config'):
-            runner.train()
-    except BaseException as e:
-        if not _interrupted(e):
-            raise
-        ckpt = last_checkpoint(runner.work_dir)
-        raise RunInterrupted(
-            f'training interrupted at iteration {runner.iter}; ' +
-            (f'the last complete checkpoint is {ckpt}; continue with '
-             '--resume.' if ckpt else 'no checkpoint was written yet.')
-        ) from None
-    return runner
+__all__ = ['train']
 
 
 def train(config: str,

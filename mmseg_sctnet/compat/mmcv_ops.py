@@ -21,6 +21,8 @@ import os.path as osp
 import sys
 import types
 
+import mmcv
+
 __all__ = ['MissingCompiledOpError', 'install', 'has_compiled_ops']
 
 _MESSAGE = (
@@ -69,7 +71,6 @@ def install() -> bool:
         return False
     if has_compiled_ops():
         return False
-    import mmcv
 
     module = types.ModuleType('mmcv.ops')
     module.__file__ = __file__

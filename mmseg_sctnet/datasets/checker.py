@@ -47,8 +47,17 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import mmcv
 import numpy as np
+from mmcv.transforms import LoadAnnotations as _LoadAnnotations
+from mmcv.transforms import LoadImageFromFile
+from mmengine import fileio
+from mmengine.registry import init_default_scope
+from mmengine.utils import track_iter_progress
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import DATASETS
 
+from ..io.errors import DatasetCheckError
 from .check_rules import CITYSCAPES_LABEL_IDS, MAX_NAMED, RULES, Rule
 
 __all__ = [
@@ -141,7 +150,6 @@ def _pipeline_transform(ds, base):
 def _exists(path: str, backend_args) -> bool:
     if backend_args is None and '://' not in path:
         return osp.isfile(path)
-    from mmengine import fileio
     return fileio.exists(path, backend_args=backend_args)
 
 
@@ -149,7 +157,6 @@ def _file_head(path: str, backend_args, n: int = 32) -> bytes:
     if backend_args is None and '://' not in path:
         with open(path, 'rb') as f:
             return f.read(n)
-    from mmengine import fileio
     return fileio.get(path, backend_args=backend_args)[:n]
 
 
@@ -210,9 +217,6 @@ class _Loader:
     """
 
     def __init__(self, ds):
-        from mmcv.transforms import LoadAnnotations as _LoadAnnotations
-        from mmcv.transforms import LoadImageFromFile
-        from mmseg.datasets.transforms import LoadAnnotations
         backend_args = getattr(ds, 'backend_args', None)
         img = _pipeline_transform(ds, LoadImageFromFile)
         ann = _pipeline_transform(ds, _LoadAnnotations)
@@ -264,8 +268,6 @@ class _Loader:
 
     def _max_stored(self, path, backend_args) -> int:
         """Largest value of a > 8-bit label file (before the uint8 cast)."""
-        import mmcv
-        from mmengine import fileio
         arr = mmcv.imfrombytes(
             fileio.get(path, backend_args=backend_args),
             flag='unchanged',
@@ -323,7 +325,6 @@ class SplitData:
             idx = np.sort(rng.choice(len(ok), max_files, replace=False))
             ok = [ok[i] for i in idx]
         if progress:
-            from mmengine.utils import track_iter_progress
             ok = track_iter_progress(ok)
         self.samples = [self.loader(info) for info in ok]
         self.valued = [s for s in self.samples if s.valued]
@@ -431,10 +432,7 @@ def build_split_dataset(cfg, split: str = 'train'):
         DatasetCheckError: the split is not configured or its image folder /
             split file does not exist (the message names it).
     """
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS
 
-    from ..compat.errors import DatasetCheckError
     key = f'{split}_dataloader'
     loader = cfg.get(key)
     if not loader or not loader.get('dataset'):
@@ -467,7 +465,6 @@ def _has_file_with_suffix(directory: str, suffix: str) -> bool:
 
 
 def _check_paths(ds_cfg, split):
-    from ..compat.errors import DatasetCheckError
     root = ds_cfg.get('data_root') or ''
     if '://' in root:
         return  # remote storage: the dataset class reports it
@@ -499,7 +496,6 @@ def _check_paths(ds_cfg, split):
     img_dir = osp.join(root, prefix.get('img_path') or '')
     suffix = ds_cfg.get('img_suffix')
     if suffix is None:
-        from mmseg.registry import DATASETS
         cls = DATASETS.get(ds_cfg.get('type', '')) if isinstance(
             ds_cfg.get('type'), str) else ds_cfg.get('type')
         try:

@@ -8,10 +8,8 @@ and the module that runs a segmentor in one of them.
   would run bf16 through slow emulation: refused, no silent fallback.
 * ``fp16``: CUDA only (CPU half-precision convolutions are emulated).
 
-The CPU flags can be set with the environment variable
-``SCTNET_CPU_FLAGS`` (space- or comma-separated, e.g. ``avx2 fma``): what
-a CPU without native bf16 gets, on any machine (the tests use it to check
-the refusals of the command-line tools).
+The CPU flags come from :mod:`mmseg_sctnet.io.cpu` (``SCTNET_CPU_FLAGS``
+replaces them: what a CPU without native bf16 gets, on any machine).
 
 Two ways to run in bf16/fp16 (``mode``): ``'autocast'`` (weights stay
 fp32, ``torch.autocast`` casts per operation: convolutions and matrix
@@ -20,57 +18,20 @@ products run in the low precision, normalisations and softmax in fp32) and
 re-cast per call, every operation runs in the low precision). Which is
 faster and how much accuracy each keeps is measured in docs/deploy.md.
 """
-import functools
 import os
-import platform
 from typing import Callable, FrozenSet, Optional
 
 import torch
 import torch.nn as nn
 
-from .errors import UnsupportedDtypeError
+from ..io.cpu import CPU_FLAGS_ENV, cpu_flags, cpu_model
+from ..io.errors import UnsupportedDtypeError
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16,
           'fp16': torch.float16}
 MODES = ('autocast', 'weights')
 #: CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic
 BF16_CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
-#: environment variable that replaces the detected CPU flags
-CPU_FLAGS_ENV = 'SCTNET_CPU_FLAGS'
-
-
-def cpu_flags() -> FrozenSet[str]:
-    """The CPU's feature flags: ``$SCTNET_CPU_FLAGS`` when set, else
-    ``/proc/cpuinfo`` (empty where unknown)."""
-    override = os.environ.get(CPU_FLAGS_ENV)
-    if override is not None:
-        return frozenset(override.replace(',', ' ').split())
-    return _proc_cpu_flags()
-
-
-@functools.lru_cache(maxsize=1)
-def _proc_cpu_flags() -> FrozenSet[str]:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith(('flags', 'Features')):
-                    return frozenset(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """``model name`` from ``/proc/cpuinfo`` (platform name otherwise)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cpu_bf16_feature(flags: Optional[FrozenSet[str]] = None

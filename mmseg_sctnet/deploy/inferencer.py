@@ -1,10 +1,9 @@
-"""Inferencers of the deployment backends, for ``tools/inference.py``.
+"""Inferencers: MMSegmentation's ``MMSegInferencer`` for the models of
+this project, in PyTorch and in the deployment backends
+(``tools/inference.py``).
 
-Both subclass :class:`mmseg_sctnet.apis.inferencer.SCTNetInferencer`
-(itself MMSegmentation's ``MMSegInferencer``) through the extension points
-it names, so the pipeline, class names, legend, batching and the files
-``run_inference`` writes stay those of a ``.pth``:
-
+* :class:`SCTNetInferencer`: the PyTorch model of a config and an eager or
+  deploy checkpoint (see its docstring for the extension points it uses);
 * :class:`ORTInferencer`: an ONNX file (``tools/export_onnx.py``: fp32,
   fp16 or int8; dynamic or static shape) run by onnxruntime on the CPU.
   ``_init_model`` builds the config's
@@ -17,23 +16,287 @@ it names, so the pipeline, class names, legend, batching and the files
   support is refused before the model is built
   (:func:`~mmseg_sctnet.deploy.dtype.check_dtype`), nothing falls back.
 
+The pipeline, class names, legend, batching and the files
+``run_inference`` writes are the same for all three.
 :func:`inferencer_for` picks the class from the checkpoint's suffix and
 the precision, and refuses the combinations that mean nothing.
 """
 import copy
-from typing import Optional, Tuple
+import os.path as osp
+import warnings
+from typing import List, Optional, Tuple
 
+import mmcv
+import numpy as np
 import torch
-from mmseg.registry import MODELS
+from mmcv.transforms import Compose
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
+from mmengine.structures import PixelData
+from mmseg.apis import MMSegInferencer
+from mmseg.registry import DATASETS, MODELS
+from mmseg.structures import SegDataSample
+from mmseg.visualization import SegLocalVisualizer
 
-from mmseg_sctnet.apis.inferencer import SCTNetInferencer
+from ..io.checkpoint import read_checkpoint
+from ..io.errors import ConfigError, DeployUsageError, UserError
+from ..io.files import write_png
+from ..models.deploy_form import is_deployed, switch_to_deploy
+from ..visualization import add_legend, classes_by_area
 from .dtype import DTYPES, check_dtype
-from .errors import DeployUsageError
+from .model import build_inference_model, load_weights, require_sctnet
 from .ort_segmentor import is_onnx_path, onnx_model_config
 
 __all__ = [
-    'ORTInferencer', 'LowPrecisionInferencer', 'inferencer_for', 'onnx_device'
+    'SCTNetInferencer', 'ORTInferencer', 'LowPrecisionInferencer',
+    'inferencer_for', 'onnx_device'
 ]
+
+
+def _dataset_meta_of_config(cfg) -> dict:
+    """Classes/palette of the config's test (else val/train) dataset."""
+    for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
+        ds = ((cfg.get(key) or {}).get('dataset') or {})
+        meta = dict(ds.get('metainfo') or {})
+        if 'classes' not in meta and isinstance(ds.get('type'), str):
+            cls = DATASETS.get(ds['type'])
+            if cls is not None:
+                meta = {**dict(getattr(cls, 'METAINFO', {})), **meta}
+        if meta.get('classes'):
+            return meta
+    return {}
+
+
+def _palette(n: int, palette=None) -> List[Tuple[int, int, int]]:
+    """``n`` RGB colours: the given ones, then fixed pseudo-random ones."""
+    out = [tuple(int(v) for v in c) for c in (palette or [])][:n]
+    extra = np.random.RandomState(42).randint(0, 256,
+                                              (max(0, n - len(out)), 3))
+    return out + [tuple(int(v) for v in c) for c in extra]
+
+
+class SCTNetInferencer(MMSegInferencer):
+    """``mmseg.apis.MMSegInferencer`` for the checkpoints of this project.
+
+    Used like MMSegmentation's::
+
+        inferencer = SCTNetInferencer(config, checkpoint, device='cpu')
+        result = inferencer(images, return_vis=True)
+
+    What it changes, each through an ``MMSegInferencer`` extension point:
+
+    * :meth:`_init_model`: the checkpoint is read first (the project's safe
+      loader; a damaged file fails before anything is built), then the model
+      is built for inference: ``train_cfg=None`` (no teacher, no SIAM
+      projections) and no pretrained-backbone file. Checkpoints written by
+      ``tools/deploy.py`` load into the deployed model; ``deploy=True``
+      deploys an eager checkpoint (``switch_to_deploy``).
+    * :meth:`_load_weights_to_model`: a checkpoint of another model or
+      class count is refused with a message naming both; classes and
+      palette come from the checkpoint's meta (MMSegmentation 1.x
+      ``dataset_meta``, 0.x ``CLASSES``/``PALETTE``), else from the
+      config's dataset, not Cityscapes.
+    * :meth:`_init_pipeline`: the config's ``test_pipeline`` (what
+      ``mmseg.apis.inference_model`` runs), else the test dataloader's.
+    * :meth:`preprocess`: a batch only holds images of one size (the data
+      preprocessor does not pad at test time).
+    * :meth:`visualize`: MMSegmentation's overlay with one legend strip of
+      the classes present below it
+      (:func:`mmseg_sctnet.visualization.add_legend`).
+
+    **Other backends.** The network runs in :meth:`forward` only: one
+    collated batch in, a list of ``SegDataSample`` with ``pred_sem_seg``
+    out. A backend that is not this PyTorch model (ONNX Runtime, TensorRT)
+    is a subclass that overrides :meth:`forward` (and :meth:`_init_model`
+    to open its file); pipeline, class names, legend and the files written
+    by :func:`~mmseg_sctnet.apis.inference.run_inference` stay the same.
+    Below are two: :class:`ORTInferencer` (an ONNX file in onnxruntime)
+    and :class:`LowPrecisionInferencer` (bf16/fp16 under
+    ``torch.autocast``).
+
+    Args:
+        model: config path or ``Config``.
+        weights: checkpoint path.
+        device: ``'cpu'``, ``'cuda:0'``...; default: a GPU when visible.
+        deploy: run the deployment form (BatchNorms folded).
+        checkpoint: the checkpoint dict when already read (``weights`` is
+            then only its name in messages).
+    """
+
+    visualize_kwargs = MMSegInferencer.visualize_kwargs | {'legend'}
+
+    def __init__(self,
+                 model,
+                 weights: Optional[str] = None,
+                 device: Optional[str] = None,
+                 deploy: bool = False,
+                 checkpoint: Optional[dict] = None,
+                 scope: str = 'mmseg') -> None:
+        # read by _init_model, which the base constructor calls
+        self.deploy = deploy
+        self._checkpoint = checkpoint
+        self.source = osp.basename(str(getattr(model, 'filename', None)
+                                       or model))
+        super().__init__(
+            model=model, weights=weights, device=device, scope=scope)
+        self.show_progress = False  # run_inference shows its own
+        self._checkpoint = None
+
+    # ------------------------------------------------------------ model
+    def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
+        """The model of ``cfg`` with ``weights`` (eager or deploy), built
+        by the project's one path (:mod:`mmseg_sctnet.deploy.model`)."""
+        checkpoint = self._checkpoint
+        if checkpoint is None and weights is not None:
+            checkpoint = read_checkpoint(weights)
+        self.weights_name = weights
+        model = build_inference_model(cfg, init_weights=False,
+                                      source=self.source)
+        if checkpoint is None:
+            warnings.warn('No checkpoint: the predictions come from random '
+                          'weights.')
+        else:
+            model = load_weights(model, checkpoint, weights or 'checkpoint')
+        if self.deploy and not is_deployed(model):
+            model = self._switch_to_deploy(model)
+        model.dataset_meta = self._dataset_meta(model, checkpoint, cfg)
+        return model.to(device).eval()
+
+    def _switch_to_deploy(self, model):
+        try:
+            require_sctnet(model, self.source)
+        except UserError as err:
+            raise ConfigError(f'{err} Run without --deploy.') from None
+        return switch_to_deploy(model)
+
+    def _dataset_meta(self, model, checkpoint: Optional[dict], cfg) -> dict:
+        meta = (checkpoint or {}).get('meta') or {}
+        if meta.get('dataset_meta'):
+            found, source = dict(meta['dataset_meta']), 'checkpoint'
+        elif meta.get('CLASSES'):  # MMSegmentation 0.x checkpoints
+            found = dict(classes=meta['CLASSES'], palette=meta.get('PALETTE'))
+            source = 'checkpoint (MMSegmentation 0.x meta)'
+        else:
+            found, source = _dataset_meta_of_config(cfg), f'config ' \
+                f'{self.source}'
+        n = getattr(model.decode_head, 'num_classes', None) or len(
+            found.get('classes') or [])
+        classes = [str(c) for c in (found.get('classes') or [])]
+        if len(classes) != n:
+            warnings.warn(
+                f'the {source} names {len(classes)} classes but the model '
+                f'predicts {n}; unnamed classes are called "class K".')
+            classes = (classes + [f'class {i}'
+                                  for i in range(len(classes), n)])[:n]
+        print_log(f'classes and palette from the {source}', logger='current')
+        return dict(classes=tuple(classes),
+                    palette=_palette(n, found.get('palette')))
+
+    # ------------------------------------------------------------ data
+    def _init_pipeline(self, cfg) -> Compose:
+        """The config's ``test_pipeline`` (else the test dataloader's),
+        without annotation loading, reading files or arrays."""
+        pipeline = cfg.get('test_pipeline') or \
+            cfg.test_dataloader.dataset.pipeline
+        steps = [
+            dict(t) for t in pipeline
+            if t['type'] not in ('LoadAnnotations', 'LoadDepthAnnotation')
+        ]
+        loads = [i for i, t in enumerate(steps)
+                 if t['type'] == 'LoadImageFromFile']
+        if not loads:
+            raise ConfigError(
+                f'{self.source}: the test pipeline has no LoadImageFromFile '
+                'step; add one as in configs/custom/custom_dataset.py.')
+        steps[loads[0]]['type'] = 'InferencerLoader'
+        return Compose(steps)
+
+    def _init_collate(self, cfg):
+        """``pseudo_collate``, as ``mmseg.apis.inference_model`` batches."""
+        return pseudo_collate
+
+    def _init_visualizer(self, cfg) -> SegLocalVisualizer:
+        """A plain ``SegLocalVisualizer``; files are written by
+        :meth:`visualize` (no visualization backends)."""
+        return SegLocalVisualizer(name=f'sctnet_inferencer_{id(self)}')
+
+    def preprocess(self, inputs, batch_size: int = 1, **kwargs):
+        """Batches of up to ``batch_size`` inputs of one size, in order."""
+        chunk = []
+        for data in map(self.pipeline, inputs):
+            if chunk and (len(chunk) == batch_size or data['inputs'].shape !=
+                          chunk[0]['inputs'].shape):
+                yield self.collate_fn(chunk)
+                chunk = []
+            chunk.append(data)
+        if chunk:
+            yield self.collate_fn(chunk)
+
+    @torch.no_grad()
+    def forward(self, inputs, **kwargs) -> list:
+        """Run the network on one collated batch -> ``SegDataSample`` list.
+
+        The only place the network runs: override it for another backend
+        (see the class docstring).
+        """
+        return self.model.test_step(inputs)
+
+    # ------------------------------------------------------------ output
+    def visualize(self,
+                  inputs: list,
+                  preds: list,
+                  return_vis: bool = False,
+                  show: bool = False,
+                  wait_time: int = 0,
+                  img_out_dir: str = '',
+                  opacity: float = 0.8,
+                  with_labels: Optional[bool] = False,
+                  legend: Optional[dict] = None) -> Optional[list]:
+        """The prediction blended over each input, a legend strip below.
+
+        Inputs are paths or BGR arrays (as ``mmcv.imread`` returns them).
+        Returns RGB images when ``return_vis``; with ``img_out_dir`` also
+        writes ``<input name>.png`` there (arrays: a running number).
+
+        Args:
+            legend: ``width``/``cell_width``/``rows`` of the legend strip
+                (:func:`~mmseg_sctnet.visualization.add_legend`); videos fix
+                them so that every frame has the same size.
+        """
+        if not show and not img_out_dir and not return_vis:
+            return None
+        meta = self.model.dataset_meta
+        self.visualizer.set_dataset_meta(meta['classes'], meta['palette'])
+        self.visualizer.alpha = opacity
+        results = []
+        for single_input, pred in zip(inputs, preds):
+            if isinstance(single_input, str):
+                img = mmcv.imread(single_input)
+                name = osp.splitext(osp.basename(single_input))[0] + '.png'
+            else:
+                img = single_input
+                name = f'{self.num_visualized_imgs:08d}_vis.png'
+            label = pred.pred_sem_seg.data[0].cpu().numpy()
+            # numpy labels: with a tensor, SegLocalVisualizer mis-indexes
+            # 1x1 images (a one-element bool tensor acts as an index)
+            sample = SegDataSample(pred_sem_seg=PixelData(data=label[None]))
+            self.visualizer.add_datasample(
+                name,
+                np.ascontiguousarray(img[..., ::-1]),
+                sample,
+                draw_gt=False,
+                with_labels=with_labels)
+            drawn = add_legend(
+                self.visualizer.get_image(),
+                classes_by_area(label, num_classes=len(meta['classes'])),
+                meta['classes'], meta['palette'], **(legend or {}))
+            if show:
+                self.visualizer.show(drawn, wait_time=wait_time)
+            if img_out_dir:
+                write_png(osp.join(img_out_dir, name), drawn[..., ::-1])
+            results.append(drawn)
+            self.num_visualized_imgs += 1
+        return results if return_vis else None
 
 
 class ORTInferencer(SCTNetInferencer):

@@ -12,8 +12,8 @@ MMEngine's test loop, the config's dataset, test pipeline and
 data preprocessor produced goes through the file; logits are resized to
 the input size and ``postprocess_result`` maps them back to the original
 image. A static-shape file gets each image fitted to its shape
-(keep-ratio resize + padding, :func:`.onnx_export.fit_to_shape`) and the
-logits mapped back (:func:`.onnx_export.unfit_logits`).
+(keep-ratio resize + padding, :func:`.onnx_runtime.fit_to_shape`) and the
+logits mapped back (:func:`.onnx_runtime.unfit_logits`).
 """
 import copy
 import os
@@ -27,8 +27,8 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODEL_WRAPPERS, MODELS
 from torch import Tensor, nn
 
-from .errors import OnnxModelError
-from .onnx_export import fit_to_shape, onnx_io, ort_session, unfit_logits
+from ..io.errors import OnnxModelError
+from .onnx_runtime import fit_to_shape, onnx_io, ort_session, unfit_logits
 
 
 def check_onnx_for_config(onnx_file: str, num_classes: int,
@@ -209,7 +209,6 @@ def onnx_model_config(cfg, onnx_file: str, threads: Optional[int] = None):
     is checked first (missing, not ONNX, other class count: an
     :class:`OnnxModelError` naming it).
     """
-    import mmseg_sctnet.deploy.ort_segmentor  # noqa: F401  (registers)
     model = cfg.model
     head = model.get('decode_head', {}) or {}
     num_classes = head.get('num_classes')

@@ -5,7 +5,7 @@ int8 weights, calibrated on images of the config's **train** split read by
 the config's own dataset class through its **test** pipeline and the
 model's ``data_preprocessor`` (so calibration sees exactly the
 preprocessing the deployed model gets), resized/padded to the export
-shape as the evaluation does (:func:`.onnx_export.fit_to_shape`).
+shape as the evaluation does (:func:`.onnx_runtime.fit_to_shape`).
 
 Which parts stay in float (``float_parts``) is a measured choice
 (docs/deploy.md, section "int8"):
@@ -29,8 +29,14 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS, MODELS
 
-from .errors import CalibrationDataError
+from ..io.config import load_config
+from ..io.errors import CalibrationDataError
+from .onnx_runtime import fit_to_shape, ort_session
 
 #: --calib-method -> onnxruntime CalibrationMethod name
 CALIB_METHODS = {'minmax': 'MinMax', 'entropy': 'Entropy',
@@ -92,14 +98,6 @@ def calibration_inputs(config, num: int, shape: Sequence[int],
     Raises:
         CalibrationDataError: the split cannot be read or holds no image.
     """
-    import torch
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS, MODELS
-
-    import mmseg_sctnet  # noqa: F401  (registers the plugin)
-    from .api import load_config
-    from .onnx_export import fit_to_shape
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     ds = _train_dataset_cfg(cfg)
@@ -261,8 +259,6 @@ def quantize_int8(fp32_path: str, out: str,
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
                                           QuantType, quant_pre_process,
                                           quantize_static)
-
-    from .onnx_export import ort_session
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix='sctnet_int8_') as tmp:
         pre = osp.join(tmp, 'pre.onnx')

@@ -1,11 +1,21 @@
-"""Training-engine pieces registered in MMSegmentation's registries."""
+"""MMEngine pieces: hooks, the optimizer constructor, the Runner, and the
+training and evaluation runs the tools make from a config.
+
+Registered in MMSegmentation's registries on import (the configs name
+them): :class:`AtomicCheckpointHook`, :class:`DatasetCheckHook`,
+:class:`NonFiniteLossHook`, :class:`ExactResumeHook`,
+:class:`SameStartHook`, :class:`SCTNetOptimWrapperConstructor`.
+The runs (:mod:`.training_run`, :mod:`.evaluation_run`, :mod:`.runner`,
+:mod:`.distributed`) are imported where used.
+"""
 from .checkpoint_hook import AtomicCheckpointHook
 from .hooks import DatasetCheckHook, ExactResumeHook, NonFiniteLossHook
 from .optimizer_constructor import SCTNetOptimWrapperConstructor
 from .resume import find_resume_checkpoint, resolve_auto_resume
+from .same_start_hook import SameStartHook
 
 __all__ = [
-    'SCTNetOptimWrapperConstructor', 'DatasetCheckHook', 'NonFiniteLossHook',
-    'ExactResumeHook', 'AtomicCheckpointHook', 'find_resume_checkpoint',
-    'resolve_auto_resume'
+    'AtomicCheckpointHook', 'DatasetCheckHook', 'ExactResumeHook',
+    'NonFiniteLossHook', 'SCTNetOptimWrapperConstructor', 'SameStartHook',
+    'find_resume_checkpoint', 'resolve_auto_resume'
 ]

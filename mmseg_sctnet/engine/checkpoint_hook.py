@@ -38,8 +38,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
-from ..compat.atomic_io import (ATOMIC_BACKEND, atomic_write,
-                                remove_stale_temp_files)
+from ..io.atomic import ATOMIC_BACKEND, atomic_write, remove_stale_temp_files
+from ..io.checkpoint import read_checkpoint
 
 __all__ = ['AtomicCheckpointHook']
 
@@ -184,11 +184,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
         Unlike MMEngine's, the file is written atomically and ``sha8`` is
         the start of the SHA-256 of the file itself (what ``sha256sum``
-        prints and what :mod:`mmseg_sctnet.compat.checksum` checks).
+        prints and what :mod:`mmseg_sctnet.io.checksum` checks).
         """
-        from mmengine.runner.checkpoint import CheckpointLoader
-        checkpoint = CheckpointLoader.load_checkpoint(
-            ckpt_path, map_location='cpu')
+        checkpoint = read_checkpoint(ckpt_path)
         removed = [k for k in checkpoint if k not in self.published_keys]
         for key in removed:
             checkpoint.pop(key)

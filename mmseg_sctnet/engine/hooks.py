@@ -15,23 +15,28 @@ All three are registered in ``configs/_base_/default_runtime.py``
   continues with exactly the losses an uninterrupted run has (CPU, fixed
   seed, ``num_workers=0``).
 """
+import logging
+import os.path as osp
 import random
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.dist import all_gather_object
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.optim import AmpOptimWrapper
+from mmengine.runner import BaseLoop
 from mmseg.registry import HOOKS
 
-from ..compat.errors import DatasetCheckError, NonFiniteLossError
+from ..datasets.checker import check_dataset
+from ..io.errors import DatasetCheckError, NonFiniteLossError
 
 __all__ = ['DatasetCheckHook', 'NonFiniteLossHook', 'ExactResumeHook']
 
 
 def _is_training_run(runner) -> bool:
     """True inside ``runner.train()`` (the train loop has been built)."""
-    from mmengine.runner import BaseLoop
     return isinstance(getattr(runner, '_train_loop', None), BaseLoop)
 
 
@@ -102,7 +107,6 @@ class DatasetCheckHook(Hook):
                 'Dataset check disabled (dataset_check.enable=False).',
                 logger='current')
             return
-        from ..datasets.checker import check_dataset
         head = getattr(_unwrap(runner.model), 'decode_head', None)
         num_classes = getattr(head, 'num_classes', None)
         ignore_index = getattr(head, 'ignore_index', None)
@@ -149,7 +153,6 @@ class DatasetCheckHook(Hook):
 
 
 def level_num(name: str) -> int:
-    import logging
     return getattr(logging, name)
 
 
@@ -205,7 +208,6 @@ class NonFiniteLossHook(Hook):
         }
 
     def _last_good(self, runner) -> Optional[str]:
-        import os.path as osp
         pointer = osp.join(runner.work_dir, 'last_checkpoint')
         if osp.isfile(pointer):
             with open(pointer) as f:
@@ -237,7 +239,6 @@ class NonFiniteLossHook(Hook):
             return
         it = runner.iter + 1
         terms = ', '.join(f'{k}={v}' for k, v in bad.items())
-        from mmengine.optim import AmpOptimWrapper
         if isinstance(runner.optim_wrapper, AmpOptimWrapper):
             self._bad_in_a_row += 1
             if self._bad_in_a_row <= self.amp_patience:
@@ -367,7 +368,6 @@ class ExactResumeHook(Hook):
     def before_save_checkpoint_all_ranks(self, runner) -> None:
         """Gather every rank's RNG state to rank 0 (all ranks call this
         right before a checkpoint is saved)."""
-        from mmengine.dist import all_gather_object
         state = self.capture()
         states = [state]
         if runner.world_size > 1:

@@ -9,7 +9,7 @@ import os.path as osp
 import bad_files as bf
 import pytest
 import torch
-from model_helpers import write_official_checkpoint
+from helpers.models import write_official_checkpoint
 
 TOOL = 'tools/deploy.py'
 S = osp.abspath(

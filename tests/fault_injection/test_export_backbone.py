@@ -16,7 +16,7 @@ SEG_B = 'configs/sctnet/cityscapes/sctnet-b_seg50_8x2_160k_cityscapes.py'
 
 def _sctnet_s_state():
     import mmseg_sctnet  # noqa: F401  (registers SCTNet)
-    from mmseg_sctnet.pretrain.convert import build_reference_backbone
+    from mmseg_sctnet.pretrain.backbone import build_reference_backbone
     backbone = build_reference_backbone(
         dict(type='SCTNet', base_channels=32, spp_channels=64))
     return backbone.state_dict()

@@ -10,8 +10,8 @@ import os.path as osp
 
 import pytest
 import torch
-from model_helpers import CITY_CONFIG, build_cfg_model
-from reliability_helpers import tiny_train_config
+from helpers.models import CITY_CONFIG, build_cfg_model
+from helpers.reliability import tiny_train_config
 
 from mmseg_sctnet.datasets import make_cityscapes
 

@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 from harness import ROOT, snapshot
-from reliability_helpers import tiny_train_config
+from helpers.reliability import tiny_train_config
 
 from mmseg_sctnet.datasets import make_cityscapes
 
@@ -132,6 +132,6 @@ def test_interrupted_training(files, tmp_path):
     assert '--resume' in errors[0]
     ckpt = (work / 'last_checkpoint').read_text().strip()
     assert ckpt in errors[0]
-    from mmseg_sctnet.compat import safe_torch_load
+    from mmseg_sctnet.io.checkpoint import safe_torch_load
     assert safe_torch_load(ckpt)['meta']['iter'] >= 1
     assert snapshot([root]) == before

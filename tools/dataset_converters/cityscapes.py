@@ -23,7 +23,7 @@ Logic: :mod:`mmseg_sctnet.datasets.converters.cityscapes`.
 import argparse
 import sys
 
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 from mmseg_sctnet.datasets.converters import convert_cityscapes
 
 

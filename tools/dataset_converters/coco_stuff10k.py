@@ -25,7 +25,7 @@ Logic: :mod:`mmseg_sctnet.datasets.converters.coco_stuff10k`.
 import argparse
 import sys
 
-from mmseg_sctnet.compat import exit_on_user_error
+from mmseg_sctnet.io.errors import exit_on_user_error
 from mmseg_sctnet.datasets.converters import convert_coco_stuff10k
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, List, Sequence, Tuple
 
-from mmseg_sctnet.compat.errors import UserError
+from ...io.errors import UserError
 
 __all__ = ['SkipItem', 'BatchInterrupted', 'BatchReport', 'run_batch']
 

@@ -19,12 +19,12 @@ import os.path as osp
 from functools import partial
 from typing import Optional
 
+import cv2
 import numpy as np
+from PIL import Image
 
-from mmseg_sctnet.apis.files import (PathError, check_output_dir,
-                                     write_file)
-from mmseg_sctnet.compat.errors import UserError
-
+from ...io.errors import PathError, UserError
+from ...io.files import check_output_dir, write_file
 from .batch import BatchReport, SkipItem, run_batch
 
 __all__ = ['convert_cityscapes', 'convert_one', 'id_to_train_id_lut']
@@ -71,7 +71,6 @@ def _draw_polygons(poly: str) -> np.ndarray:
 
 
 def _read_png(path: str, what: str) -> np.ndarray:
-    from PIL import Image
     if osp.isfile(path) and osp.getsize(path) == 0:
         raise SkipItem(f'{what} is empty (0 bytes)')
     try:
@@ -97,7 +96,6 @@ def _map_label_ids(ids_path: str) -> np.ndarray:
 
 
 def _image_size(path: str):
-    from PIL import Image
     try:
         with Image.open(path) as img:
             return img.size[::-1]
@@ -135,7 +133,6 @@ def convert_one(item, force: bool = False) -> str:
         if size != label.shape:
             raise SkipItem(f'label {label.shape[0]}x{label.shape[1]} but '
                            f'image {image} {size[0]}x{size[1]}')
-    import cv2
     ok, png = cv2.imencode('.png', label)
     if not ok:
         raise SkipItem('could not encode the label map as PNG')

@@ -21,12 +21,12 @@ import os
 import os.path as osp
 from functools import partial
 
+import cv2
 import numpy as np
+from PIL import Image
 
-from mmseg_sctnet.apis.files import (PathError, check_output_dir, same_file,
-                                     write_file)
-from mmseg_sctnet.compat.errors import UserError
-
+from ...io.errors import PathError, UserError
+from ...io.files import check_output_dir, same_file, write_file
 from .batch import BatchReport, SkipItem, run_batch
 
 __all__ = ['convert_coco_stuff10k', 'convert_one', 'class_id_to_train_id']
@@ -51,7 +51,6 @@ def class_id_to_train_id() -> np.ndarray:
 
 def _read_image(path: str):
     """(H, W) of a fully decodable image (a truncated JPEG is caught)."""
-    from PIL import Image
     if not osp.isfile(path):
         raise SkipItem(f'image {path} is missing')
     if osp.getsize(path) == 0:
@@ -124,7 +123,6 @@ def convert_one(item, src: str, out: str, force: bool = False):
     out_ids = np.zeros(label.shape, np.uint8)
     out_ids[inside] = class_id_to_train_id()[label[inside]]
     unknown = int(((out_ids == 0) & (label != 0)).sum())
-    import cv2
     ok, png = cv2.imencode('.png', out_ids)
     if not ok:
         raise SkipItem(f'could not encode the label map of {name} as PNG')

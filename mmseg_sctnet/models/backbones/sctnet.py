@@ -12,7 +12,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import (DAPPM, BasicBlock, CFBlock, fuse_conv_bn_sequential,
                       init_sctnet_weights)
-from ..utils import load_file_into, resolve_norm_cfg
+from ...io.state_dict import load_file_into
+from ..layers.norm import resolve_norm_cfg
 
 
 @MODELS.register_module()

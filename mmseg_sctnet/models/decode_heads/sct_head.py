@@ -6,7 +6,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..layers import fuse_conv_bn, init_sctnet_weights
-from ..utils import resolve_norm_cfg
+from ..layers.norm import resolve_norm_cfg
 
 
 @MODELS.register_module()

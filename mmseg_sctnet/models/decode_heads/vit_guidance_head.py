@@ -13,9 +13,12 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...io.checkpoint import read_checkpoint
+from ...io.state_dict import extract_state_dict, load_checked_state_dict
 from ..layers import init_sctnet_weights
-
-TEACHER_PREFIXES = ('teacher_backbone.', 'teacher_head.')
+from .teacher_files import (TEACHER_PREFIXES, describe_mit,
+                            extract_teacher_state_dict,
+                            infer_official_teacher)
 
 
 def match_channel_statistics(student: Tensor, teacher: Tensor) -> Tensor:
@@ -46,158 +49,6 @@ def _teacher_widths(backbone_cfg: dict, head_cfg: dict) -> Dict[str, int]:
         stage3=embed * heads[2],
         stage4=embed * heads[3],
         decoder=head_cfg['channels'] * len(in_ch))
-
-
-def extract_teacher_state_dict(state: Dict[str, Tensor]) -> 'OrderedDict':
-    """Teacher tensors of a checkpoint in the official layout.
-
-    Accepts (1) converted teacher files (``teacher_backbone.*``,
-    ``teacher_head.*``), (2) full SCTNet checkpoints
-    (``auxiliary_head.1.teacher_*``) and (3) unconverted MMSegmentation
-    SegFormer checkpoints (``backbone.*``, ``decode_head.*``; any
-    ``auxiliary_head.*`` is dropped).
-    """
-    out = OrderedDict()
-    for k, v in state.items():
-        for p in TEACHER_PREFIXES:
-            i = k.find(p)
-            if i == 0 or (i > 0 and k[:i].startswith('auxiliary_head.')):
-                out[k[i:]] = v
-    if out:
-        return out
-    for k, v in state.items():
-        if k.startswith('backbone.'):
-            out['teacher_backbone.' + k[len('backbone.'):]] = v
-        elif k.startswith('decode_head.'):
-            out['teacher_head.' + k[len('decode_head.'):]] = v
-    return out
-
-
-_MIT_NAMES = {
-    (32, (2, 2, 2, 2)): 'MiT-B0',
-    (64, (2, 2, 2, 2)): 'MiT-B1',
-    (64, (3, 4, 6, 3)): 'MiT-B2',
-    (64, (3, 4, 18, 3)): 'MiT-B3',
-    (64, (3, 8, 27, 3)): 'MiT-B4',
-    (64, (3, 6, 40, 3)): 'MiT-B5',
-}
-
-
-def _describe_mit(state) -> str:
-    """E.g. 'MiT-B2 teacher (stage widths [64, 128, 320, 512], depths
-    [3, 4, 6, 3])', read from the ``teacher_backbone.*`` keys/shapes."""
-    import re
-    depth: Dict[int, set] = {}
-    dims = {}
-    for k, v in state.items():
-        m = re.match(r'teacher_backbone\.layers\.(\d+)\.1\.(\d+)\.', k)
-        if m:
-            depth.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
-        m = re.match(r'teacher_backbone\.layers\.(\d+)\.0\.projection\.'
-                     r'weight$', k)
-        if m:
-            dims[int(m.group(1))] = int(v.shape[0])
-    if not depth:
-        return 'no MiT teacher backbone'
-    depths = tuple(len(depth.get(i, ())) for i in range(max(depth) + 1))
-    widths = [dims.get(i) for i in range(len(depths))]
-    name = _MIT_NAMES.get((widths[0], depths), 'a MiT')
-    return (f'{name} teacher (stage widths {widths}, depths '
-            f'{list(depths)})')
-
-
-# The teacher the official VitGuidanceHead builds for each student width
-# (it has no teacher arguments): SCTNet-S -> MiT-B2, SCTNet-B -> MiT-B3.
-_OFFICIAL_TEACHER = {32: 'MiT-B2', 64: 'MiT-B3'}
-
-
-def infer_official_teacher(
-        base_channels: int,
-        teacher_checkpoint: Optional[str],
-        num_classes: Optional[int],
-        norm_cfg: Optional[dict] = None,
-        teacher_backbone: Optional[dict] = None,
-        teacher_head: Optional[dict] = None) -> Tuple[dict, dict, str]:
-    """Teacher configs for a head written as in the official configs.
-
-    The official configs give ``VitGuidanceHead`` no teacher architecture:
-    the official head builds MiT-B2 for ``base_channels=32`` and MiT-B3
-    otherwise, with a SegFormer head of 256 channels (SyncBN, dropout 0.1).
-    The MiT size is taken from the teacher file name when it names one
-    (``Teacher_SegFormer_B2_city.pth``, ``segformer_mit-b3_...``), else from
-    ``base_channels`` (32: MiT-B2, 64: MiT-B3).
-    A given ``teacher_backbone`` or ``teacher_head`` is kept; the head is
-    inferred from the backbone's widths.
-
-    Returns:
-        ``(teacher_backbone, teacher_head, reason)``.
-
-    Raises:
-        ConfigError: the MiT size or the number of classes cannot be told.
-    """
-    import os.path as osp
-    import re
-
-    from mmseg_sctnet.compat.errors import ConfigError
-    fix = ('Give the head teacher_backbone=dict(type=\'MixVisionTransformer\''
-           ', ...) and teacher_head=dict(type=\'SegformerHead\', ...) as in '
-           'configs/_base_/models/sctnet-b.py.')
-    if teacher_backbone is None:
-        name = osp.basename(str(teacher_checkpoint or ''))
-        m = re.search(r'(?:segformer|mit)[_-]?(?:mit[_-]?)?b([0-5])(?!\d)',
-                      name, re.IGNORECASE)
-        if m:
-            size, reason = f'MiT-B{m.group(1)}', f'the teacher file {name!r}'
-        elif base_channels in _OFFICIAL_TEACHER:
-            size = _OFFICIAL_TEACHER[base_channels]
-            reason = (f'base_channels={base_channels} (the official pairing '
-                      'SCTNet-S/MiT-B2, SCTNet-B/MiT-B3)')
-        else:
-            raise ConfigError(
-                'VitGuidanceHead: cannot tell which SegFormer teacher to '
-                'build: the config gives no teacher_backbone, the teacher '
-                f'file name {name!r} names no MiT size (e.g. '
-                '"Teacher_SegFormer_B2_city.pth") and base_channels='
-                f'{base_channels} is neither SCTNet-S (32) nor SCTNet-B (64). '
-                + fix)
-        embed, depths = next(k for k, v in _MIT_NAMES.items() if v == size)
-        teacher_backbone = dict(
-            type='MixVisionTransformer',
-            in_channels=3,
-            embed_dims=embed,
-            num_stages=4,
-            num_layers=list(depths),
-            num_heads=[1, 2, 5, 8],
-            patch_sizes=[7, 3, 3, 3],
-            sr_ratios=[8, 4, 2, 1],
-            out_indices=(0, 1, 2, 3),
-            mlp_ratio=4,
-            qkv_bias=True,
-            drop_rate=0.0,
-            attn_drop_rate=0.0,
-            drop_path_rate=0.1)
-        reason = f'{size} teacher inferred from {reason}'
-    else:
-        reason = 'teacher head inferred from teacher_backbone'
-    if teacher_head is not None:
-        return teacher_backbone, teacher_head, reason
-    if num_classes is None:
-        raise ConfigError(
-            'VitGuidanceHead: the teacher head needs num_classes (give it '
-            'to the head, as the official configs do, or to decode_head). '
-            + fix)
-    embed = teacher_backbone.get('embed_dims', 64)
-    heads = teacher_backbone.get('num_heads', [1, 2, 5, 8])
-    teacher_head = dict(
-        type='SegformerHead',
-        in_channels=[embed * h for h in heads],
-        in_index=[0, 1, 2, 3],
-        channels=256,
-        dropout_ratio=0.1,
-        num_classes=num_classes,
-        norm_cfg=dict(norm_cfg or dict(type='SyncBN', requires_grad=True)),
-        align_corners=False)
-    return teacher_backbone, teacher_head, reason
 
 
 @MODELS.register_module()
@@ -356,9 +207,6 @@ class VitGuidanceHead(BaseModule):
         (:func:`extract_teacher_state_dict`). A teacher of another size is
         refused with the MiT variants of the file and of the config.
         """
-        from mmseg_sctnet.compat import read_checkpoint
-
-        from ..utils import extract_state_dict, load_checked_state_dict
         fix = ('Download the official teacher (README, model zoo) into '
                'pretrained/, or train a SegFormer with MMSegmentation on your '
                'dataset and convert it: python tools/pth_convert.py '
@@ -378,8 +226,8 @@ class VitGuidanceHead(BaseModule):
             'teacher in the config',
             strict=True,
             required=TEACHER_PREFIXES,
-            detail=(f'The file holds {_describe_mit(state)}; the config '
-                    f'builds {_describe_mit(own)}, i.e. stage widths '
+            detail=(f'The file holds {describe_mit(state)}; the config '
+                    f'builds {describe_mit(own)}, i.e. stage widths '
                     f'{self.teacher_widths} for the SIAM projections, and '
                     f'{self.teacher_head.num_classes} classes. Use the '
                     'teacher trained for this dataset and model size '

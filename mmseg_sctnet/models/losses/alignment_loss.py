@@ -1,7 +1,6 @@
 """Channel-wise distillation (CWD) loss used by SIAM."""
 from typing import Dict, Sequence
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS

@@ -9,7 +9,10 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 from torch import Tensor
 
+from ...io.errors import CheckpointMismatchError
+from ...io.state_dict import explain_mismatch, find_mismatch
 from ..decode_heads.vit_guidance_head import VitGuidanceHead
+from ..deploy_form import switch_to_deploy
 
 
 def _is_guidance_cfg(cfg) -> bool:
@@ -155,7 +158,6 @@ class EncoderDecoderDistill(EncoderDecoder):
           (SCTNet-S vs -B, a teacher file, ...) is refused instead of being
           loaded partly.
         """
-        from mmseg_sctnet.compat.errors import CheckpointMismatchError
         dropped = 0
         for idx in self._skipped_heads:
             p = f'{prefix}auxiliary_head.{idx}.'
@@ -184,7 +186,6 @@ class EncoderDecoderDistill(EncoderDecoder):
                     'model.backbone.init_cfg.type=Pretrained '
                     'model.backbone.init_cfg.checkpoint=<this checkpoint>.')
         if self.inference_only:
-            from ..utils import explain_mismatch, find_mismatch
             own = {
                 k: v
                 for k, v in self.state_dict().items()
@@ -231,6 +232,5 @@ class EncoderDecoderDistill(EncoderDecoder):
 
     def switch_to_deploy(self, **kwargs):
         """Convert to the inference graph in place; see
-        :func:`mmseg_sctnet.deploy.switch_to_deploy`."""
-        from mmseg_sctnet.deploy import switch_to_deploy
+        :func:`mmseg_sctnet.models.switch_to_deploy`."""
         return switch_to_deploy(self, **kwargs)

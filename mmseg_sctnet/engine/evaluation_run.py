@@ -1,0 +1,231 @@
+"""An evaluation run from a config and a checkpoint or ONNX file
+(MMEngine's Runner, as MMSegmentation's ``tools/test.py``), with the
+checks that come first: the pieces of ``tools/test.py``
+(:func:`mmseg_sctnet.apis.test.test`) that the demo reuses.
+
+Before the dataset is read: the config and its ``--cfg-options`` keys, the
+checkpoint (readable, a checkpoint), every output path (creatable, none of
+the inputs, ``--out``/``--show-dir`` not inside the data folder and not the
+same folder) and the data folders. A checkpoint of another model or class
+count fails when MMEngine loads it, before the first test image.
+"""
+import copy
+import os.path as osp
+from typing import Callable, Optional, Sequence
+
+from mmengine.config import Config
+
+from ..datasets.checker import check_data_paths
+from ..deploy.onnx_runtime import onnx_io
+from ..deploy.ort_segmentor import is_onnx_path, onnx_model_config
+from ..io.checkpoint import read_checkpoint
+from ..io.config import (explain_build_errors, load_config,
+                         strip_pretrained)
+from ..io.errors import ConfigError, OnnxModelError, PathError
+from ..io.files import (check_config_dump, check_output_file,
+                        check_output_folder, same_file)
+from .distributed import adapt_to_cpu_distributed
+from .runner import build_runner, make_run_names_unique
+
+__all__ = [
+    'SUPPORTED_EVAL', 'TTA_RATIOS', 'tta_pipeline', 'build_test_config',
+    'set_test_model', 'run_test'
+]
+
+SUPPORTED_EVAL = ('mIoU', 'mDice', 'mFscore')
+
+
+def set_test_model(cfg: Config, checkpoint: str) -> None:
+    """Make ``cfg`` evaluate ``checkpoint`` (in place).
+
+    The one place that decides what runs the test images; data, metrics,
+    ``--show-dir`` and ``--out`` are the same for every kind of file:
+
+    * an ONNX file (``tools/export_onnx.py``): ``cfg.model`` becomes an
+      ``ORTSegmentor`` that runs it with onnxruntime
+      (:func:`mmseg_sctnet.deploy.ort_segmentor.onnx_model_config`, which
+      checks the file first), nothing is loaded;
+    * a PyTorch checkpoint (``.pth``): read once here (a damaged file fails
+      before anything is built), then loaded into the config's segmentor
+      built for inference: ``train_cfg=None`` (no teacher, no SIAM
+      projections), no pretrained-backbone file.
+    """
+    cfg.resume = False
+    if is_onnx_path(checkpoint):
+        onnx_model_config(cfg, checkpoint)
+        return
+    read_checkpoint(checkpoint)
+    cfg.model.train_cfg = None
+    strip_pretrained(cfg.model)
+    cfg.load_from = checkpoint
+
+
+def _data_roots(cfg: Config) -> list:
+    ds = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+    leaves = ds.get('datasets') or [ds]  # ConcatDataset
+    return [d['data_root'] for d in leaves
+            if isinstance(d, dict) and d.get('data_root')]
+
+
+def _check_outputs(cfg: Config, config: str, checkpoint: str,
+                   out: Optional[str], show_dir: Optional[str],
+                   metrics_json: Optional[str]) -> None:
+    inputs = [config, checkpoint]
+    data = _data_roots(cfg)
+    check_output_folder(cfg.work_dir, '--work-dir', inputs)
+    check_config_dump(cfg.work_dir, config)
+    # label maps and pictures are named after the images: never in the
+    # data folder, never in one folder
+    check_output_folder(out, '--out', inputs + data)
+    check_output_folder(show_dir, '--show-dir', inputs + data)
+    if out and show_dir and same_file(out, show_dir):
+        raise PathError(
+            f'--out and --show-dir are the same folder ({out}); both write '
+            '<image name>.png. Give them different folders.')
+    if metrics_json:
+        check_output_file(metrics_json, inputs, overwrite=True,
+                          what='--metrics-json')
+
+
+def _use_per_class_metric(cfg: Config) -> None:
+    """``IoUMetric`` -> ``PerClassIoUMetric`` (same arguments and results;
+    keeps the per-class values for ``--metrics-json``)."""
+    evaluators = cfg.test_evaluator if isinstance(
+        cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    for ev in evaluators:
+        if isinstance(ev, dict) and ev.get('type') == 'IoUMetric':
+            ev['type'] = 'PerClassIoUMetric'
+
+
+#: MMSegmentation's TTA scale ratios (its dataset bases' ``img_ratios``)
+TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+
+
+def tta_pipeline(cfg: Config) -> list:
+    """The test pipeline of ``tools/test.py --tta`` for ``cfg``.
+
+    The config's own ``tta_pipeline`` when it sets one; otherwise
+    MMSegmentation's multi-scale + flip TTA built around the config's test
+    pipeline: its ``Resize`` repeated at ``img_ratios`` (default
+    :data:`TTA_RATIOS`) of its scale, both horizontal flips, then the
+    transforms that follow the Resize, one stage each. The dataset bases
+    set ``tta_pipeline = None`` (MMSegmentation's bases scale the original
+    image, which is not the SCTNet test size), so a child config that
+    changes the test scale gets the matching TTA without restating it.
+
+    Raises:
+        ConfigError: no ``tta_pipeline`` and no Resize with a ``scale`` in
+            the test pipeline.
+    """
+    if cfg.get('tta_pipeline'):
+        return cfg.tta_pipeline
+    pipe = copy.deepcopy(list(cfg.test_dataloader.dataset.get('pipeline')
+                              or cfg.get('test_pipeline') or []))
+    at = next((i for i, t in enumerate(pipe)
+               if t.get('type') == 'Resize' and t.get('scale')), None)
+    if at is None:
+        raise ConfigError(
+            f'--tta: the test pipeline of {cfg.filename} has no Resize with '
+            'a scale to build the multi-scale test from; set tta_pipeline '
+            "in the config (as in MMSegmentation's dataset configs)")
+    resize = pipe[at]
+    w, h = resize['scale']
+    scales = [dict(resize, scale=(int(w * r), int(h * r)))
+              for r in cfg.get('img_ratios') or TTA_RATIOS]
+    flips = [dict(type='RandomFlip', prob=p, direction='horizontal')
+             for p in (0., 1.)]
+    return pipe[:at] + [
+        dict(type='TestTimeAug',
+             transforms=[scales, flips] + [[t] for t in pipe[at + 1:]])
+    ]
+
+
+def _check_onnx_for_tta(cfg: Config, checkpoint: str) -> None:
+    """Refuse ``--tta`` with a static-shape ONNX file: each TTA scale would
+    be fitted back to the file's one input size, so the multi-scale part
+    would silently do nothing (measured: 90.64 instead of the .pth's
+    95.44 mIoU on the demo student; a ``--dynamic`` export gives 95.44)."""
+    if cfg.model.get('type') != 'ORTSegmentor':
+        return
+    shape = onnx_io(checkpoint)['input_shape']
+    if all(isinstance(d, int) for d in shape[2:]):
+        raise OnnxModelError(
+            f'--tta with {checkpoint}: the file has a static input size '
+            f'{shape[2]}x{shape[3]}, so every scale of the multi-scale test '
+            'would be fitted back to it; export one with --dynamic '
+            '(tools/export_onnx.py CONFIG CKPT --shape H W --dynamic) or '
+            'test without --tta')
+
+
+def build_test_config(config: str,
+                      checkpoint: str,
+                      work_dir: Optional[str] = None,
+                      out: Optional[str] = None,
+                      show_dir: Optional[str] = None,
+                      metrics_json: Optional[str] = None,
+                      eval_metrics: Optional[Sequence[str]] = None,
+                      tta: bool = False,
+                      cfg_options: Optional[dict] = None,
+                      launcher: str = 'none') -> Config:
+    """The evaluation config: the file, checked ``cfg_options``, the
+    checkpoint (:func:`set_test_model`) and the output options."""
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    if eval_metrics:
+        bad = [m for m in eval_metrics if m not in SUPPORTED_EVAL]
+        if bad:
+            raise ConfigError(f'unsupported --eval metric(s) {bad}; use '
+                              f'{", ".join(SUPPORTED_EVAL)}')
+        cfg.test_evaluator['iou_metrics'] = list(eval_metrics)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs',
+        osp.splitext(osp.basename(config))[0])
+    _check_outputs(cfg, config, checkpoint, out, show_dir, metrics_json)
+    set_test_model(cfg, checkpoint)
+    _use_per_class_metric(cfg)
+    if out:
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True
+    if show_dir:
+        hook = cfg.default_hooks.setdefault(
+            'visualization', dict(type='SegVisualizationHook'))
+        hook['draw'] = True
+        hook['interval'] = 1
+        vis = dict(cfg.get('visualizer') or {})
+        vis.pop('type', None)
+        vis.pop('name', None)
+        vis.update(type='SideBySideSegVisualizer', out_dir=show_dir)
+        cfg.visualizer = vis
+    if tta:
+        pipeline = tta_pipeline(cfg)
+        _check_onnx_for_tta(cfg, checkpoint)
+        cfg.test_dataloader.dataset.pipeline = pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    adapt_to_cpu_distributed(cfg, launcher)
+    make_run_names_unique(cfg)
+    return cfg
+
+
+def run_test(cfg: Config,
+             on_runner: Optional[Callable] = None,
+             runner_cls=None) -> dict:
+    """Build the runner, load the checkpoint, run the test loop.
+
+    Returns ``dict(metrics=..., per_class=..., rank=...)``;
+    ``on_runner(runner)`` is called once the runner is built.
+    """
+    check_data_paths(cfg, splits=('test', ))
+    runner = build_runner(cfg, runner_cls)
+    if on_runner is not None:
+        on_runner(runner)
+    with explain_build_errors(cfg, cfg.filename or 'the config'):
+        metrics = runner.test()
+    per_class = {}
+    for metric in runner.test_evaluator.metrics:
+        per_class.update(getattr(metric, 'per_class', None) or {})
+    return dict(
+        metrics={k: round(float(v), 2)
+                 for k, v in metrics.items()},
+        per_class=per_class,
+        rank=runner.rank)
