@@ -31,7 +31,7 @@ import os
 import os.path as osp
 
 from mmseg_sctnet.experiments.ablation import STARTS, run_ablation
-from mmseg_sctnet.experiments.demo import ROOT, run_demo
+from mmseg_sctnet.experiments.demo import ROOT, repo_path, run_demo
 from mmseg_sctnet.io.errors import exit_on_user_error
 
 
@@ -118,15 +118,6 @@ def parse_args(argv=None):
     return args
 
 
-def _repo_path(path):
-    """A user path (relative to where the demo was started) relative to
-    the repository root, where the configs' paths start."""
-    if path is None:
-        return None
-    rel = osp.relpath(osp.abspath(path), ROOT)
-    return osp.abspath(path) if rel.startswith('..') else rel
-
-
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
@@ -141,7 +132,7 @@ def main(argv=None):
     data = args.data_root or ('data/demo_context'
                               if context else 'data/demo_cityscapes')
     out, data, teacher, backbone = map(
-        _repo_path, (out, data, args.teacher, args.backbone))
+        repo_path, (out, data, args.teacher, args.backbone))
     os.chdir(ROOT)
     if args.ablation:
         starts = STARTS if args.start == 'both' else (args.start, )

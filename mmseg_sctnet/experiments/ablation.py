@@ -54,6 +54,7 @@ __all__ = [
     'STARTS', 'ARMS', 'PRETRAIN_CFG', 'prepare_pretraining',
     'pretrain_backbone', 'find_teacher', 'train_arm', 'summarize',
     'loss_balance', 'plot_ablation', 'plot_loss_balance', 'write_table',
+    'check_same_start',
     'run_ablation'
 ]
 
@@ -240,22 +241,28 @@ def get_teacher(out_dir: str, data: dict, options: Sequence[str],
 # the runs
 def train_arm(out_dir: str, start: str, seed: int, arm: str,
               options: Sequence[str], teacher_file: Optional[str],
-              iters: Optional[int], key: dict, quiet: bool = True) -> dict:
+              iters: Optional[int], key: dict, quiet: bool = True,
+              reuse_dirs: Sequence[str] = ()) -> dict:
     """One student run (``out_dir/<start>/seed<seed>/<arm>``), or its
-    recorded result when the same run finished before (same ``key``)."""
+    recorded result when the same run finished before (same ``key``) here
+    or in one of ``reuse_dirs``. ``arm``: ``'no_siam'``, or a SIAM arm
+    (``'siam'``, ``'siam_x0.1'``, ...: SIAM from ``teacher_file``)."""
     work_name = osp.join(start, f'seed{seed}', arm)
     record = osp.join(out_dir, work_name, 'result.json')
-    if osp.isfile(record):
-        with open(record) as f:
+    for folder in (out_dir, *reuse_dirs):
+        found = osp.join(folder, work_name, 'result.json')
+        if not osp.isfile(found):
+            continue
+        with open(found) as f:
             old = json.load(f)
         if old.get('key') == key:
-            print(f'  reusing {_display(record)}: val mIoU {old["mIoU"]}')
-            return dict(old, reused=True)
+            print(f'  reusing {_display(found)}: val mIoU {old["mIoU"]}')
+            return dict(old, reused=True, reused_from=_display(found))
     hook = SameStartHook(seed)
     run = train_student(out_dir, list(options) +
                         ['val_evaluator.type=PerClassIoUMetric'],
-                        teacher_file if arm == 'siam' else None, iters, seed,
-                        work_name, quiet, hooks=[hook])
+                        teacher_file if arm != 'no_siam' else None, iters,
+                        seed, work_name, quiet, hooks=[hook])
     train, val = read_scalars(run['log_dir'])
     out = dict(
         key=key, start=start, seed=seed, arm=arm, mIoU=run.get('val_mIoU'),
@@ -530,7 +537,7 @@ def run_ablation(out_dir: str,
                 print(f'    val mIoU {r["mIoU"]:.2f} ({r["seconds"]:.0f} s)')
                 pair[arm] = r
                 runs.append(r)
-            _check_same_start(pair, start, seed)
+            check_same_start(pair, start, seed)
         r = {arm: [x['mIoU'] for x in runs if x['arm'] == arm]
              for arm in ARMS}
         r['difference'] = [round(a - b, 2)
@@ -570,7 +577,7 @@ def run_ablation(out_dir: str,
     return ordered
 
 
-def _check_same_start(pair: Dict[str, dict], start: str, seed: int) -> None:
+def check_same_start(pair: Dict[str, dict], start: str, seed: int) -> None:
     """Both arms of a seed must have started from the same tensors and
     batch and computed the same CE losses in their first iteration (the
     arms differ from the first update on); an error otherwise: the

@@ -46,7 +46,7 @@ from ..io.files import write_json
 from ..pretrain.teacher import convert_teacher
 
 __all__ = [
-    'TEACHER_CFG', 'STUDENT_CFG', 'DEFAULT_DATA_ROOT',
+    'TEACHER_CFG', 'STUDENT_CFG', 'DEFAULT_DATA_ROOT', 'repo_path',
     'prepare_data', 'data_options', 'iters_options', 'train_run',
     'train_teacher', 'convert', 'train_student', 'evaluate', 'read_scalars',
     'plot_curves', 'make_grid', 'iou_table', 'write_summary', 'run_demo'
@@ -68,6 +68,16 @@ def _display(path: str) -> str:
     """``path`` relative to the repository when inside it."""
     rel = osp.relpath(osp.abspath(path), ROOT)
     return path if rel.startswith('..') else rel
+
+
+def repo_path(path: Optional[str]) -> Optional[str]:
+    """A user path (relative to where a tool was started) relative to the
+    repository root, where the configs' paths start (absolute when it
+    lies outside)."""
+    if path is None:
+        return None
+    rel = osp.relpath(osp.abspath(path), ROOT)
+    return osp.abspath(path) if rel.startswith('..') else rel
 
 
 def _quote(a: str) -> str:
