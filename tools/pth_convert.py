@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Convert an MMSegmentation SegFormer checkpoint into SCTNet teacher weights.
+"""Convert an MMSegmentation teacher checkpoint into SCTNet teacher weights.
 
     python tools/pth_convert.py IN.pth OUT.pth [--force]
 
-IN: a SegFormer checkpoint trained with MMSegmentation 0.x or 1.x (a dict with
-``state_dict``, or a bare state dict). OUT: the official teacher layout (a
+IN: a teacher checkpoint trained with MMSegmentation 0.x or 1.x (a dict with
+``state_dict``, or a bare state dict): a SegFormer, or another segmentor
+whose decode head SIAM can split (a UPerNet with a ConvNeXt or Swin
+backbone, ...; docs/siam.md). OUT: the official teacher layout (a
 bare state dict with ``teacher_backbone.*`` and ``teacher_head.*``; training
 state, ``auxiliary_head.*`` and anything else are dropped), as the official
 ``tools/pth_convert.py`` writes it, ready for
@@ -23,7 +25,8 @@ from mmseg_sctnet.io.errors import exit_on_user_error
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('input', help='MMSegmentation SegFormer checkpoint')
+    p.add_argument('input', help='MMSegmentation teacher checkpoint '
+                   '(SegFormer, UPerNet, ...)')
     p.add_argument('output', help='where to write the teacher weights')
     p.add_argument(
         '--force',

@@ -5,11 +5,13 @@ The guidance head (:class:`~.vit_guidance_head.VitGuidanceHead`) loads its
 frozen teacher from a file that may be a converted teacher
 (``teacher_backbone.*``, ``teacher_head.*``; ``tools/pth_convert.py``), a
 whole SCTNet checkpoint trained with SIAM (``auxiliary_head.1.teacher_*``)
-or an unconverted MMSegmentation SegFormer (``backbone.*``,
-``decode_head.*``). This module maps each to the teacher's key names
-(:func:`extract_teacher_state_dict`), describes the MiT a file holds for
-the messages (:func:`describe_mit`), tells why a file is no SegFormer
-checkpoint (:func:`teacher_source_problem`, used by the conversion) and
+or an unconverted MMSegmentation segmentor (``backbone.*``,
+``decode_head.*``): a SegFormer, or another model whose decode head SDHA
+can split (:mod:`.teacher_head_split`: ``UPerHead``, ...). This module maps
+each to the teacher's key names (:func:`extract_teacher_state_dict`),
+describes the teacher a file holds for the messages
+(:func:`describe_teacher`, :func:`describe_mit`), tells why a file cannot
+be a teacher (:func:`teacher_source_problem`, used by the conversion) and
 infers the teacher an official config leaves out
 (:func:`infer_official_teacher`).
 """
@@ -21,10 +23,11 @@ from typing import Dict, Optional, Tuple
 from torch import Tensor
 
 from ...io.errors import ConfigError
+from .teacher_head_split import HEAD_SPLITS
 
 __all__ = [
     'TEACHER_PREFIXES', 'MIT_NAMES', 'extract_teacher_state_dict',
-    'describe_mit', 'mit_name', 'teacher_source_problem',
+    'describe_mit', 'describe_teacher', 'mit_name', 'teacher_source_problem',
     'infer_official_teacher'
 ]
 
@@ -35,9 +38,9 @@ def extract_teacher_state_dict(state: Dict[str, Tensor]) -> 'OrderedDict':
     """Teacher tensors of a checkpoint in the official layout.
 
     Accepts (1) converted teacher files (``teacher_backbone.*``,
-    ``teacher_head.*``), (2) full SCTNet checkpoints
-    (``auxiliary_head.1.teacher_*``) and (3) unconverted MMSegmentation
-    SegFormer checkpoints (``backbone.*``, ``decode_head.*``; any
+    ``teacher_head.*``), (2) full checkpoints trained with SIAM
+    (``auxiliary_head.<i>.teacher_*``) and (3) unconverted MMSegmentation
+    checkpoints of the teacher (``backbone.*``, ``decode_head.*``; any
     ``auxiliary_head.*`` is dropped).
     """
     out = OrderedDict()
@@ -86,6 +89,69 @@ def describe_mit(state) -> str:
     name = MIT_NAMES.get((widths[0], depths), 'a MiT')
     return (f'{name} teacher (stage widths {widths}, depths '
             f'{list(depths)})')
+
+
+def _stage_depths(state, pattern: str) -> Dict[int, set]:
+    depth: Dict[int, set] = {}
+    for k in state:
+        m = re.match(pattern, k)
+        if m:
+            depth.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    return depth
+
+
+def _describe_backbone(state, prefix: str) -> str:
+    """The backbone under ``prefix`` as far as its keys tell: MiT, Swin
+    and ConvNeXt with their widths and depths, else a tensor count."""
+    p = re.escape(prefix)
+    # ConvNeXt (mmpretrain): downsample_layers.<i>, stages.<i>.<block>
+    depth = _stage_depths(
+        state, p + r'stages\.(\d+)\.(\d+)\.depthwise_conv\.')
+    if depth:
+        n = max(depth) + 1
+        widths = []
+        for i in range(n):
+            key = f'{prefix}stages.{i}.0.depthwise_conv.weight'
+            widths.append(int(state[key].shape[0]) if key in state else None)
+        return (f'ConvNeXt (stage widths {widths}, depths '
+                f'{[len(depth.get(i, ())) for i in range(n)]})')
+    # Swin (mmseg): stages.<i>.blocks.<block>
+    depth = _stage_depths(state, p + r'stages\.(\d+)\.blocks\.(\d+)\.')
+    if depth:
+        n = max(depth) + 1
+        widths = []
+        for i in range(n):
+            key = f'{prefix}stages.{i}.blocks.0.norm1.weight'
+            widths.append(int(state[key].shape[0]) if key in state else None)
+        return (f'Swin (stage widths {widths}, depths '
+                f'{[len(depth.get(i, ())) for i in range(n)]})')
+    n = sum(1 for k in state if k.startswith(prefix))
+    return f'a backbone of {n} tensors'
+
+
+def _head_type(state, prefix: str) -> Optional[str]:
+    """The registered head type whose fusion module has tensors under
+    ``prefix`` (``'SegformerHead'``, ``'UPerHead'``, ...), else None."""
+    for name, split in HEAD_SPLITS.items():
+        if _has(state, f'{prefix}{split.fusion}.'):
+            return name
+    return None
+
+
+def describe_teacher(state) -> str:
+    """What the ``teacher_backbone.*``/``teacher_head.*`` tensors of
+    ``state`` are, for the messages: a MiT as :func:`describe_mit` says
+    ('MiT-B2 teacher (stage widths ..., depths ...)'), other backbones as
+    far as their keys tell, with the head type when it is a registered
+    one ('ConvNeXt (stage widths [40, 80, 160, 320], depths [2, 2, 6, 2])
+    teacher with a UPerHead')."""
+    if _has(state, 'teacher_backbone.layers.0.0.projection.'):
+        return describe_mit(state)
+    if not _has(state, 'teacher_backbone.'):
+        return 'no teacher backbone'
+    head = _head_type(state, 'teacher_head.')
+    return (f'{_describe_backbone(state, "teacher_backbone.")} teacher' +
+            (f' with a {head}' if head else ''))
 
 
 # The teacher the official VitGuidanceHead builds for each student width
@@ -179,7 +245,6 @@ def infer_official_teacher(
 
 
 MIT_PATCH_EMBED = 'backbone.layers.0.0.projection.weight'
-SEGFORMER_FUSION = 'decode_head.fusion_conv.conv.weight'
 TRAIN_TEACHER = ('train a SegFormer on your dataset with MMSegmentation '
                  '(python tools/train.py configs/custom/'
                  'segformer_mit-b0_custom.py) and convert its '
@@ -198,9 +263,16 @@ def mit_name(state, prefix: str) -> str:
     return describe_mit(teacher).replace(' teacher', '')
 
 
+def _fusion_layers() -> str:
+    """'SegformerHead: decode_head.fusion_conv.*, UPerHead: ...'"""
+    return ', '.join(f'{name}: decode_head.{split.fusion}.*'
+                     for name, split in sorted(HEAD_SPLITS.items()))
+
+
 def teacher_source_problem(path: str, ckpt, state: Dict) -> Optional[str]:
     """Why ``path`` cannot be converted into a teacher, or None for an
-    MMSegmentation SegFormer checkpoint.
+    MMSegmentation segmentor checkpoint whose decode head SDHA can split
+    (a SegFormer, a UPerNet, any head of :data:`HEAD_SPLITS`).
 
     Args:
         path: the file (for the message).
@@ -218,14 +290,14 @@ def teacher_source_problem(path: str, ckpt, state: Dict) -> Optional[str]:
                 'checkpoint (work_dirs/<segformer>/iter_<N>.pth).')
     if _has(state, 'teacher_backbone.'):
         return (f'{path} is already a teacher file '
-                f'({describe_mit(state)}); nothing to convert: use it '
+                f'({describe_teacher(state)}); nothing to convert: use it '
                 f'directly, {use}.')
     if any('.teacher_backbone.' in k for k in state):
         teacher = extract_teacher_state_dict(state)
         return (f'{path} is a full SCTNet checkpoint trained with SIAM; it '
-                f'already contains its {describe_mit(teacher)} '
+                f'already contains its {describe_teacher(teacher)} '
                 '(auxiliary_head.1.teacher_*): use it directly, '
-                f'{use}, or convert the SegFormer checkpoint that teacher '
+                f'{use}, or convert the checkpoint that teacher '
                 'was trained as.')
     if _has(state, 'backbone.layer3_2.') or _has(state, 'backbone.convdown4.'):
         return (f'{path} is an SCTNet student checkpoint (no teacher '
@@ -248,16 +320,24 @@ def teacher_source_problem(path: str, ckpt, state: Dict) -> Optional[str]:
         return (f'{path} has backbone.* but no decode_head.* tensors (an '
                 'image classifier or a backbone alone?), not a SegFormer '
                 f'segmentor: {TRAIN_TEACHER}.')
-    if MIT_PATCH_EMBED not in state:
-        first = next(k for k in state if k.startswith('backbone.'))
-        return (f'{path} is an MMSegmentation segmentor but not a SegFormer: '
-                'its backbone has no MixVisionTransformer patch embedding '
-                f'({MIT_PATCH_EMBED}; it starts with {first}). SIAM needs a '
-                f'SegFormer teacher: {TRAIN_TEACHER}.')
-    if SEGFORMER_FUSION not in state:
+    if _head_type(state, 'decode_head.') is not None:
+        return None
+    if MIT_PATCH_EMBED in state:
+        heads = ' nor '.join(
+            f'a {name} (no decode_head.{split.fusion}.*)'
+            for name, split in sorted(HEAD_SPLITS.items(),
+                                      key=lambda kv: kv[0] != 'SegformerHead'))
         return (f'{path} has a MiT backbone ({mit_name(state, "backbone.")})'
-                ' but its decode head is not a SegformerHead (no '
-                f'{SEGFORMER_FUSION}); SIAM runs the teacher head\'s '
-                'fusion_conv and classifier. Train the SegFormer with '
-                'SegformerHead (configs/custom/segformer_mit-b0_custom.py).')
-    return None
+                f' but its decode head is not {heads}; SIAM runs the teacher '
+                'head\'s fusion and classifier. Train the SegFormer with '
+                'SegformerHead (configs/custom/segformer_mit-b0_custom.py), '
+                'or register a split for your head (docs/siam.md).')
+    first = next(k for k in state if k.startswith(('backbone.',
+                                                  'decode_head.')))
+    return (f'{path} is an MMSegmentation segmentor but not a SegFormer nor '
+            'another teacher SIAM can run: its decode head has none of the '
+            f'fusion layers SDHA runs ({_fusion_layers()}; the file starts '
+            f'with {first}). Train the teacher with one of those heads '
+            f'(e.g. {TRAIN_TEACHER}), or register a split for your head '
+            '(docs/siam.md, "Distil your own student from your own '
+            'teacher").')

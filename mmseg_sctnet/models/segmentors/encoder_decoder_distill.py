@@ -1,6 +1,6 @@
-"""Segmentor that trains SCTNet with SIAM and deploys the CNN alone."""
+"""Segmentor that trains a student with SIAM and deploys the student alone."""
 import copy
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.logging import print_log
 from mmengine.model import ModuleList
@@ -9,8 +9,9 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 from torch import Tensor
 
-from ...io.errors import CheckpointMismatchError
+from ...io.errors import CheckpointMismatchError, ConfigError
 from ...io.state_dict import explain_mismatch, find_mismatch
+from ..decode_heads.siam_taps import FeatureTaps
 from ..decode_heads.vit_guidance_head import VitGuidanceHead
 from ..deploy_form import switch_to_deploy
 
@@ -26,12 +27,22 @@ def _is_guidance_cfg(cfg) -> bool:
 @MODELS.register_module(name=['EncoderDecoderDistill',
                               'EncoderDecoder_Distill'])
 class EncoderDecoderDistill(EncoderDecoder):
-    """Encoder-decoder with a training-only SegFormer teacher (SIAM).
+    """Encoder-decoder with a training-only frozen teacher (SIAM).
+
+    The student is any MMSegmentation backbone (+ neck) and decode head:
+    SCTNet, or e.g. DDRNet or PIDNet, whose backbones return several
+    outputs in training and whose heads' ``loss_by_feat`` expects them (the
+    decode head gets the outputs of ``extract_feat`` as MMSegmentation's
+    ``EncoderDecoder`` gives them). The teacher is a segmentor described in
+    the guidance head (a SegFormer in the paper; see
+    :class:`VitGuidanceHead`).
 
     The auxiliary heads are kept in a list, ``siam_head`` (the
     :class:`VitGuidanceHead`) last, so that the parameter names are the
     official ones: ``auxiliary_head.0.*`` (AU_SCTHead) and
-    ``auxiliary_head.1.*`` (projections and teacher). An official config's
+    ``auxiliary_head.1.*`` (projections and teacher); a student without
+    auxiliary heads has the guidance head at ``auxiliary_head.0``. An
+    official config's
     model section (``auxiliary_head=[AU_SCTHead, VitGuidanceHead]``, the
     guidance head without teacher architecture, the teacher file in its
     ``init_cfg``) builds the same network; the teacher is inferred as the
@@ -44,6 +55,13 @@ class EncoderDecoderDistill(EncoderDecoder):
       together with the input image; the alignment terms appear as
       ``siam.loss_sdha_logits``, ``siam.loss_sdha_feat``,
       ``siam.loss_bfa_stage4`` and ``siam.loss_bfa_stage3``.
+    * The guidance head's ``student_taps`` that name a module
+      (``dict(module='backbone.context_branch_layers.1', ...)``) are read
+      by forward hooks registered here on those modules; they record only
+      inside :meth:`loss` (:class:`~..decode_heads.siam_taps.FeatureTaps`).
+      A teacher described by its own config (``teacher_config``) must have
+      been trained on inputs normalised as this model's
+      ``data_preprocessor`` normalises them (checked when built).
     * :meth:`predict`, ``_forward`` (``mode='tensor'``) and export use the
       backbone and the decode head only; the teacher is never run there.
 
@@ -118,6 +136,10 @@ class EncoderDecoderDistill(EncoderDecoder):
             pretrained=pretrained,
             init_cfg=init_cfg)
         self._register_load_state_dict_pre_hook(self._check_checkpoint_keys)
+        self._feature_taps = FeatureTaps()
+        self._tap_keys: Dict[int, Dict[str, str]] = {}
+        self._register_student_taps()
+        self._check_teacher_normalization()
 
     def _init_auxiliary_head(self, auxiliary_head) -> None:
         """Build the auxiliary heads into an MMEngine ``ModuleList``.
@@ -136,13 +158,70 @@ class EncoderDecoderDistill(EncoderDecoder):
             [MODELS.build(cfg) for cfg in auxiliary_head])
 
     # ------------------------------------------------------------------
-    @property
-    def guidance_heads(self) -> List[VitGuidanceHead]:
+    def _guidance_items(self):
         if not self.with_auxiliary_head:
             return []
-        return [
-            h for h in self.auxiliary_head if isinstance(h, VitGuidanceHead)
-        ]
+        return [(i, h) for i, h in enumerate(self.auxiliary_head)
+                if isinstance(h, VitGuidanceHead)]
+
+    def _register_student_taps(self) -> None:
+        """Forward hooks for the guidance heads' module taps."""
+        items = self._guidance_items()
+        for idx, head in items:
+            keys = {}
+            for name, (module, port) in head.module_taps().items():
+                key = (f'student_taps.{name}' if len(items) == 1
+                       else f'auxiliary_head.{idx}.student_taps.{name}')
+                if any(module == f'auxiliary_head.{i}'
+                       or module.startswith(f'auxiliary_head.{i}.')
+                       for i, _ in items):
+                    raise ConfigError(
+                        f'{key}.module={module!r} is inside the guidance '
+                        'head (teacher or projections); tap a module of the '
+                        'student (backbone, neck, decode_head).')
+                self._feature_taps.register(self, key, module, port)
+                keys[name] = key
+            self._tap_keys[idx] = keys
+
+    def _check_teacher_normalization(self) -> None:
+        """A teacher from ``teacher_config`` sees this model's normalised
+        batch: its training normalisation must be the same."""
+        pre = self.data_preprocessor
+        mean, std = getattr(pre, 'mean', None), getattr(pre, 'std', None)
+        if mean is None or std is None:
+            return
+        ours = dict(mean=[round(float(v), 4) for v in mean.flatten()],
+                    std=[round(float(v), 4) for v in std.flatten()],
+                    bgr_to_rgb=bool(getattr(pre, 'channel_conversion',
+                                            False)))
+        for _, head in self._guidance_items():
+            theirs = head.teacher_normalization
+            if theirs is None:
+                continue
+            theirs = dict(mean=[round(float(v), 4) for v in theirs['mean']],
+                          std=[round(float(v), 4) for v in theirs['std']],
+                          bgr_to_rgb=theirs['bgr_to_rgb'])
+            if theirs != ours:
+                raise ConfigError(
+                    f'The teacher (teacher_config={head.teacher_config!r}) '
+                    f'was trained on inputs normalised with {theirs}, but '
+                    f'this model\'s data_preprocessor gives {ours}; the '
+                    'teacher sees the student\'s normalised batch. Give '
+                    'model.data_preprocessor the teacher\'s mean, std and '
+                    'bgr_to_rgb.')
+
+    @property
+    def guidance_heads(self) -> List[VitGuidanceHead]:
+        return [h for _, h in self._guidance_items()]
+
+    @property
+    def siam_prefixes(self) -> tuple:
+        """State-dict prefixes of the guidance heads (projections and
+        teacher): ``('auxiliary_head.1.',)`` for SCTNet,
+        ``('auxiliary_head.0.',)`` for a student without auxiliary heads,
+        ``()`` without SIAM. Every other tensor is the student's."""
+        return tuple(
+            f'auxiliary_head.{i}.' for i, _ in self._guidance_items())
 
     def _check_checkpoint_keys(self, state_dict, prefix, *args, **kwargs):
         """Load-time checks on a checkpoint's keys.
@@ -218,16 +297,24 @@ class EncoderDecoderDistill(EncoderDecoder):
             inputs: normalised images ``[N, 3, H, W]``.
             data_samples: ``SegDataSample`` list with ``gt_sem_seg``.
         """
-        x = self.extract_feat(inputs)
-        losses = dict()
-        losses.update(self._decode_head_forward_train(x, data_samples))
-        if self.with_auxiliary_head:
-            for idx, head in enumerate(self.auxiliary_head):
-                if isinstance(head, VitGuidanceHead):
-                    losses.update(add_prefix(head.loss(x, inputs), 'siam'))
-                else:
-                    loss_aux = head.loss(x, data_samples, self.train_cfg)
-                    losses.update(add_prefix(loss_aux, f'aux_{idx}'))
+        with self._feature_taps.capture() as record:
+            x = self.extract_feat(inputs)
+            losses = dict()
+            losses.update(self._decode_head_forward_train(x, data_samples))
+            if self.with_auxiliary_head:
+                for idx, head in enumerate(self.auxiliary_head):
+                    if isinstance(head, VitGuidanceHead):
+                        # the guidance heads come last: every student
+                        # module has run
+                        keys = self._tap_keys.get(idx, {})
+                        found = self._feature_taps.tensors(
+                            record, list(keys.values()))
+                        tapped = {n: found[k] for n, k in keys.items()}
+                        losses.update(
+                            add_prefix(head.loss(x, inputs, tapped), 'siam'))
+                    else:
+                        loss_aux = head.loss(x, data_samples, self.train_cfg)
+                        losses.update(add_prefix(loss_aux, f'aux_{idx}'))
         return losses
 
     def switch_to_deploy(self, **kwargs):
