@@ -292,8 +292,9 @@ def test_user_errors_share_a_base_class():
 
 def test_config_custom_hooks_keep_the_reliability_hooks(tmp_path):
     """A leaf config with its own custom_hooks list (which replaces the
-    base list) still trains with the dataset check, the non-finite-loss stop
-    and exact resume; reliability_hooks=False keeps the list as written."""
+    base list) still trains with the dataset check, the non-finite-loss stop,
+    exact resume and the pre-emption stop; reliability_hooks=False keeps the
+    list as written."""
     from mmseg_sctnet.engine.training_run import build_train_config
     leaf = tmp_path / 'leaf.py'
     leaf.write_text(
@@ -302,11 +303,12 @@ def test_config_custom_hooks_keep_the_reliability_hooks(tmp_path):
     cfg = build_train_config(str(leaf), work_dir=str(tmp_path / 'w'))
     types = [h['type'] for h in cfg.custom_hooks]
     assert types == ['EmptyCacheHook', 'DatasetCheckHook',
-                     'NonFiniteLossHook', 'ExactResumeHook']
+                     'NonFiniteLossHook', 'ExactResumeHook', 'PreemptionHook']
     # the stock runtime already has them: nothing is added twice
     cfg = build_train_config(CITY_CONFIG['S'])
     assert sorted(h['type'] for h in cfg.custom_hooks) == [
-        'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook']
+        'DatasetCheckHook', 'ExactResumeHook', 'NonFiniteLossHook',
+        'PreemptionHook']
     cfg = build_train_config(
         str(leaf), cfg_options={'reliability_hooks': False})
     assert [h['type'] for h in cfg.custom_hooks] == ['EmptyCacheHook']

@@ -2,7 +2,10 @@
 iterations, resume with --resume, and get the uninterrupted run's losses.
 
 Real ``tools/train.py`` subprocesses (SCTNet-S, 64x128 crops, batch 2,
-8 iterations, a checkpoint every 2) on generated Cityscapes-layout data.
+8 iterations, a checkpoint every 2) on generated Cityscapes-layout data;
+the configs and the uninterrupted runs are the session fixtures
+``tiny_training``, ``tiny_reference`` and ``tiny_dist_reference``
+(conftest.py), shared with tests/test_preemption.py.
 The save is made observable with ``SCTNET_TEST_SLOW_SAVE=iter_4.pth:60``:
 the atomic writer sleeps between writing the temporary file of iter_4.pth
 and renaming it, and the test kills the process in that window.
@@ -20,11 +23,10 @@ import pytest
 import torch
 
 from helpers.tools import tool_env
-from helpers.reliability import ROOT, read_losses, tiny_train_config
+from helpers.reliability import ROOT, read_losses, train_to_end
 
 from mmseg_sctnet.io.checkpoint import safe_torch_load
 from mmseg_sctnet.io.atomic import TMP_SUFFIX
-from mmseg_sctnet.datasets import make_cityscapes
 
 MAX_ITERS = 8
 
@@ -78,21 +80,11 @@ def _complete_checkpoints(work_dir):
     return found
 
 
-@pytest.fixture(scope='module')
-def setup(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('crash')
-    data = make_cityscapes(str(tmp / 'data'), n_train=8, n_val=1)
-    cfg = tiny_train_config(
-        str(tmp / 'tiny.py'), data, max_iters=MAX_ITERS, ckpt_interval=2)
-    return tmp, cfg
-
-
-def test_kill9_during_save_and_iterations_then_resume_matches(setup):
-    tmp, cfg = setup
+def test_kill9_during_save_and_iterations_then_resume_matches(
+        tiny_training, tiny_reference):
+    tmp, cfg = tiny_training.tmp, tiny_training.cfg
     # the uninterrupted reference run
-    ref_dir = str(tmp / 'ref')
-    ref_proc = _start(cfg, ref_dir, str(tmp / 'ref.log'), tool_env())
-    assert ref_proc.wait(300) == 0, open(tmp / 'ref.log').read()[-3000:]
+    ref_dir = tiny_reference
     ref = read_losses(ref_dir)
     assert len(ref) == 1 and sorted(ref[0]) == list(range(1, MAX_ITERS + 1))
     ref = ref[0]
@@ -153,27 +145,18 @@ def test_kill9_during_save_and_iterations_then_resume_matches(setup):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU (gloo) path')
-def test_two_process_resume_matches_uninterrupted(setup):
+def test_two_process_resume_matches_uninterrupted(tiny_training,
+                                                  tiny_dist_reference):
     """2 processes (torchrun, gloo): a run resumed from iter_2.pth has the
     uninterrupted run's losses and final weights. Rank 1's random
     augmentations reach rank 0's loss and the weights through the averaged
     gradients, so every rank's RNG state must be saved and restored."""
-    from helpers.tools import free_port, run
-    tmp, _ = setup
-    cfg = tiny_train_config(
-        str(tmp / 'tiny4.py'), str(tmp / 'data'), max_iters=4, ckpt_interval=2)
-
-    def train(work, *extra):
-        # diff_rank_seed: each rank draws its own random augmentations
-        cmd = ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work]
-        cmd += ['--cfg-options', 'randomness.diff_rank_seed=True', *extra]
-        res = run(cmd, env=dict(MASTER_PORT=str(free_port())))
-        assert res.returncode == 0, res.stdout[-3000:]
-        return res.stdout
-
-    ref_dir, work = str(tmp / 'dist_ref'), str(tmp / 'dist_resumed')
-    train(ref_dir)
-    out = train(work, '--resume', osp.join(ref_dir, 'iter_2.pth'))
+    ref_dir = tiny_dist_reference
+    work = str(tiny_training.tmp / 'dist_resumed')
+    # diff_rank_seed: each rank draws its own random augmentations
+    out = train_to_end(tiny_training.cfg4, work, '--cfg-options',
+                       'randomness.diff_rank_seed=True', '--resume',
+                       osp.join(ref_dir, 'iter_2.pth'), procs=2)
     # (rank 0 logs it; ranks > 0 log errors only)
     assert 'restored from the checkpoint for iteration 3 (2 processes)' in out
     ckpt = safe_torch_load(osp.join(ref_dir, 'iter_2.pth'))

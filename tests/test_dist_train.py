@@ -9,11 +9,10 @@ stand-in ``srun``/``scontrol`` that start one task the way Slurm does.
 import json
 import os
 import os.path as osp
-import stat
 
 import pytest
 import torch
-from helpers.tools import free_port, load_tool, run
+from helpers.tools import fake_slurm, free_port, load_tool, run
 from helpers.train import (b0_teacher_options,
                            small_run_options,
                            write_segformer_teacher)
@@ -99,30 +98,11 @@ def test_dist_train_two_processes_then_dist_test(setup):
         assert abs(onnx_result['metrics'][k] - v) <= 0.01, (k, v)
 
 
-def _fake_slurm(bindir):
-    """``srun`` that starts the command once with Slurm's variables, and
-    ``scontrol show hostname`` answering localhost."""
-    os.makedirs(bindir, exist_ok=True)
-    srun = osp.join(bindir, 'srun')
-    with open(srun, 'w') as f:
-        f.write('#!/usr/bin/env bash\n'
-                'echo "srun $*" > "$(dirname "$0")/srun_args.txt"\n'
-                '# skip srun options (and their values) up to the program\n'
-                'while [[ "$1" == -* ]] || [ ! -x "$1" ]; do shift; done\n'
-                'SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 '
-                'SLURM_NODELIST=localhost exec "$@"\n')
-    scontrol = osp.join(bindir, 'scontrol')
-    with open(scontrol, 'w') as f:
-        f.write('#!/usr/bin/env bash\necho localhost\n')
-    for p in (srun, scontrol):
-        os.chmod(p, os.stat(p).st_mode | stat.S_IEXEC)
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU path')
 def test_slurm_train_script(setup):
     root, opts = setup
     bindir = str(root / 'bin')
-    _fake_slurm(bindir)
+    fake_slurm(bindir)
     work = str(root / 'slurm_work')
     opts = [o.replace('max_iters=2', 'max_iters=1') for o in opts]
     opts = [o for o in opts if 'interval=2' not in o] + [

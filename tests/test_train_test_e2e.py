@@ -148,7 +148,7 @@ def test_resume_continues_from_the_checkpoint(tools, tmp_path):
     assert max(int(s['step']) for s in adam.values()) == 4
 
 
-def test_train_tool_errors(tools, tmp_path, capsys):
+def test_train_tool_errors(tools, tmp_path, capsys, monkeypatch):
     train_tool, test_tool, _ = tools
 
     def refused(tool, argv):
@@ -169,10 +169,12 @@ def test_train_tool_errors(tools, tmp_path, capsys):
     torch.save(dict(state_dict={}), str(ckpt))
     assert 'unsupported --eval' in refused(
         test_tool, [config, str(ckpt), '--eval', 'bbox'])
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available():  # a CPU without native bf16
+        monkeypatch.setenv('SCTNET_CPU_FLAGS', 'avx2 fma')
         assert '--amp needs a CUDA GPU' in refused(
             train_tool, [config, '--amp', '--work-dir',
                          str(tmp_path)])
+        monkeypatch.delenv('SCTNET_CPU_FLAGS')
     cfg = build_train_config(
         config, work_dir=str(tmp_path), allow_dataset_warnings=True)
     assert cfg.dataset_check == dict(allow_warnings=True)

@@ -3,6 +3,7 @@
 
     make demo                              # = python tools/demo.py
     python tools/demo.py --no-siam         # the same run without SIAM
+    python tools/demo.py --amp             # mixed precision (bf16 on CPU)
     python tools/demo.py --ablation        # SIAM vs no SIAM, 3 seeds each,
                                            # pretrained and scratch starts
     python tools/demo.py --ablation --scenes context   # long-range scenes
@@ -75,6 +76,12 @@ def parse_args(argv=None):
         action='store_true',
         help='train the student without SIAM (model.use_siam=False): the '
         'ablation; no teacher is trained')
+    p.add_argument(
+        '--amp',
+        action='store_true',
+        help='train the teacher and the student in mixed precision '
+        '(tools/train.py --amp: fp16 on a CUDA GPU, bf16 on a CPU with '
+        'AVX512-BF16/AMX; refused elsewhere)')
     p.add_argument('--n-train', type=int, default=320)
     p.add_argument('--n-val', type=int, default=80)
     p.add_argument(
@@ -115,6 +122,8 @@ def parse_args(argv=None):
         p.error(f'{", ".join(only)}: only with --ablation')
     if args.ablation and args.no_siam:
         p.error('--no-siam and --ablation: the ablation trains both arms')
+    if args.ablation and args.amp:
+        p.error('--amp: not with --ablation (its runs are fp32)')
     return args
 
 
@@ -147,7 +156,7 @@ def main(argv=None):
     return run_demo(out, data, args.no_siam, args.n_train, args.n_val,
                     args.size, args.teacher_iters, args.student_iters,
                     args.batch_size, teacher, args.num_workers, args.seed,
-                    args.grid, args.verbose, args.scenes)
+                    args.grid, args.verbose, args.scenes, amp=args.amp)
 
 
 if __name__ == '__main__':

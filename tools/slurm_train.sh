@@ -7,6 +7,19 @@
 # MMEngine's slurm launcher reads the rank and world size from srun and the
 # master address from `scontrol show hostname`; MASTER_PORT (29500) can be
 # set. PYTHON as in dist_train.sh.
+#
+# Pre-emption and time limits (docs/reliability.md): srun asks Slurm for
+# SIGUSR1 SIGNAL_TIME (120) seconds before the time limit; on SIGUSR1 or
+# SIGTERM (from Slurm, or sent to this script, which passes it on to srun)
+# training saves a checkpoint after the current iteration, and this script
+# exits with status 75 and, inside a batch job (SLURM_JOB_ID set) with
+# REQUEUE=1 (the default), requeues the job (`scontrol requeue`): submit it
+# with `sbatch --requeue` and pass --resume, so that the requeued job
+# continues from that checkpoint. The tasks themselves exit with 0 (so that
+# srun's --kill-on-bad-exit does not cut the others short) after writing
+# the stop line to SCTNET_STOP_FILE, a temporary name in STOP_DIR (default:
+# the repository, which every node of the job sees; set STOP_DIR to another
+# shared, writable folder if it is read-only).
 set -euo pipefail
 if [ $# -lt 3 ]; then
     echo "usage: bash $0 PARTITION JOB_NAME CONFIG [tools/train.py args]" >&2
@@ -20,6 +33,8 @@ GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-$(( GPUS < 8 ? GPUS : 8 ))}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-}
+SIGNAL_TIME=${SIGNAL_TIME:-120}
+REQUEUE=${REQUEUE:-1}
 TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$TOOLS")"
 if [ -z "${PYTHON:-}" ]; then
@@ -29,6 +44,12 @@ if [ -z "${PYTHON:-}" ]; then
         PYTHON=python
     fi
 fi
+# a name only, in a folder every node sees (the repository, whose tools/
+# every task runs): the ranks write it (atomically) when they stop
+STOP_DIR=${STOP_DIR:-$ROOT}
+STOP_FILE=$(mktemp -u "$STOP_DIR/.sctnet-stop.XXXXXXXX")
+trap 'rm -f "$STOP_FILE"' EXIT
+export SCTNET_STOP_FILE=$STOP_FILE
 
 # shellcheck disable=SC2086
 srun -p "$PARTITION" \
@@ -38,5 +59,25 @@ srun -p "$PARTITION" \
     --ntasks-per-node="$GPUS_PER_NODE" \
     --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 \
+    --signal=USR1@"$SIGNAL_TIME" \
     $SRUN_ARGS \
-    "$PYTHON" -u "$TOOLS/train.py" "$CONFIG" --launcher slurm "$@"
+    "$PYTHON" -u "$TOOLS/train.py" "$CONFIG" --launcher slurm "$@" &
+SRUN=$!
+# srun passes these signals on to its tasks
+trap 'kill -s TERM "$SRUN" 2>/dev/null || true' TERM
+trap 'kill -s USR1 "$SRUN" 2>/dev/null || true' USR1
+
+status=0
+while :; do
+    wait "$SRUN" && status=0 || status=$?
+    kill -0 "$SRUN" 2>/dev/null || break   # else: a trapped signal
+done
+if [ -s "$STOP_FILE" ]; then
+    status=75
+fi
+if [ "$status" -eq 75 ] && [ "$REQUEUE" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+    echo "slurm_train.sh: training stopped with a checkpoint; requeueing" \
+        "job $SLURM_JOB_ID (REQUEUE=0 to leave it)" >&2
+    scontrol requeue "$SLURM_JOB_ID" || true
+fi
+exit "$status"

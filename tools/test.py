@@ -4,6 +4,7 @@
     python tools/test.py CONFIG CHECKPOINT [--eval mIoU] [--work-dir DIR]
                          [--show-dir DIR] [--out DIR] [--metrics-json FILE]
                          [--tta] [--cfg-options k=v ...]
+    python tools/test.py CONFIG CHECKPOINT --format-only --out DIR
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [...]
 
 * ``--eval mIoU`` (the official README's spelling) selects the metrics of
@@ -12,6 +13,10 @@
   input | ground truth | prediction, in the dataset palette, with a legend.
 * ``--out DIR`` writes the predicted label maps (PNG, dataset label ids).
 * ``--metrics-json FILE`` writes the summary and per-class metrics as JSON.
+* ``--format-only --out DIR`` (a 19-class Cityscapes config) evaluates
+  nothing: the images of ``leftImg8bit/test`` (no labels needed) are
+  predicted and written to DIR as the Cityscapes test server takes them,
+  ``<city>_<seq>_<frame>_leftImg8bit.png`` holding label ids.
 
 The model is built for inference (no teacher, no pretrained weights are
 read): only CHECKPOINT is loaded. A ``.onnx`` file (``tools/export_onnx.py``,
@@ -48,6 +53,12 @@ def parse_args(argv=None):
         help="metrics, as in the official README ('--eval mIoU'); any of "
         + ', '.join(SUPPORTED_EVAL))
     p.add_argument(
+        '--format-only',
+        action='store_true',
+        help='Cityscapes test server: predict leftImg8bit/test (no labels '
+        'needed) and write label-id PNGs named after the images to --out, '
+        'without evaluating')
+    p.add_argument(
         '--tta',
         action='store_true',
         help="test-time augmentation (the config's tta_pipeline)")
@@ -73,7 +84,8 @@ def main(argv=None, on_runner=None):
     args = parse_args(argv)
     return test(args.config, args.checkpoint, args.work_dir, args.out,
                 args.show_dir, args.metrics_json, args.eval, args.tta,
-                args.cfg_options, args.launcher, on_runner)
+                args.cfg_options, args.launcher, on_runner,
+                args.format_only)
 
 
 if __name__ == '__main__':

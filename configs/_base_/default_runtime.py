@@ -18,7 +18,9 @@ tta_model = dict(type='SegTTAModel')
 # Reliability (docs/reliability.md): check a sample of the data before the
 # first iteration (dataset_check = dict(allow_warnings=True, num_samples=N,
 # enable=False) adjusts it), stop on a NaN/inf loss before a broken
-# checkpoint is written, and store RNG states so --resume is exact.
+# checkpoint is written, store RNG states so --resume is exact, and on
+# SIGTERM/SIGUSR1 save a checkpoint after the current iteration and exit
+# with status 75 (pre-emption; PreemptionHook runs last).
 # tools/train.py adds any of these back when a config's own custom_hooks
 # list leaves them out (reliability_hooks = False keeps the list as written).
 reliability_hooks = True
@@ -26,4 +28,5 @@ custom_hooks = [
     dict(type='DatasetCheckHook', priority='VERY_HIGH'),
     dict(type='NonFiniteLossHook', priority='ABOVE_NORMAL'),
     dict(type='ExactResumeHook', priority='VERY_LOW'),
+    dict(type='PreemptionHook', priority='LOWEST'),
 ]

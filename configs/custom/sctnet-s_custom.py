@@ -51,5 +51,8 @@ param_scheduler = [
         end=max_iters,
         by_epoch=False),
 ]
+# that lr is tuned for the official ADE20K total batch, 4 GPUs x 8 images;
+# tools/train.py --auto-scale-lr scales it to yours (1 GPU x 8: 1.25e-4)
+auto_scale_lr = dict(base_batch_size=32)
 train_cfg = dict(max_iters=max_iters, val_interval=8000)
 default_hooks = dict(checkpoint=dict(interval=8000))

@@ -82,6 +82,9 @@ param_scheduler = [
         end=max_iters,
         by_epoch=False)
 ]
+# MMSegmentation's SegFormer runs use 8 GPUs x 2 images; --auto-scale-lr
+# scales the lr to your total batch (GPUs x batch_size of custom_dataset.py)
+auto_scale_lr = dict(enable=False, base_batch_size=16)
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=8000)
 val_cfg = dict(type='ValLoop')

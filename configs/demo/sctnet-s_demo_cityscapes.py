@@ -30,6 +30,8 @@ model = dict(
 
 max_iters = 200
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
+# the lr is for one process x 8 images (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=8)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
     dict(

@@ -56,6 +56,8 @@ optim_wrapper = dict(
             pos_block=dict(decay_mult=0.0),
             norm=dict(decay_mult=0.0),
             head=dict(lr_mult=10.0))))
+# the lr is for one process x 8 images (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=8)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
     dict(

@@ -1,6 +1,7 @@
 """The body of ``tools/test.py``: evaluate a checkpoint or an ONNX file
 on a config's test split, write the metrics, label maps and pictures asked
-for.
+for; or, ``format_only``, write the Cityscapes test-server files
+(:func:`mmseg_sctnet.engine.evaluation_run.use_cityscapes_server_format`).
 
 The pieces (config and path checks, the model to test, TTA, the runner)
 are :mod:`mmseg_sctnet.engine.evaluation_run`, which the demo reuses.
@@ -10,7 +11,8 @@ from typing import Callable, Optional, Sequence
 from mmengine.logging import print_log
 
 from ..engine.distributed import finish_distributed, init_cpu_distributed
-from ..engine.evaluation_run import SUPPORTED_EVAL, build_test_config, run_test
+from ..engine.evaluation_run import (CITYSCAPES_TEST_IMAGES, SUPPORTED_EVAL,
+                                     build_test_config, run_test)
 from ..io.files import write_json
 
 __all__ = ['test', 'SUPPORTED_EVAL']
@@ -26,12 +28,13 @@ def test(config: str,
          tta: bool = False,
          cfg_options: Optional[dict] = None,
          launcher: str = 'none',
-         on_runner: Optional[Callable] = None) -> dict:
+         on_runner: Optional[Callable] = None,
+         format_only: bool = False) -> dict:
     """Everything ``tools/test.py`` does; returns the metrics, per-class
     values, config and checkpoint (also written to ``metrics_json``)."""
     cfg = build_test_config(config, checkpoint, work_dir, out, show_dir,
                             metrics_json, eval_metrics, tta, cfg_options,
-                            launcher)
+                            launcher, format_only)
     init_cpu_distributed(cfg, launcher)
     result = run_test(cfg, on_runner)
     finish_distributed()
@@ -45,7 +48,12 @@ def test(config: str,
     if show_dir:
         print_log(f'input | ground truth | prediction PNGs in {show_dir}',
                   logger='current')
-    if out:
+    if out and format_only:
+        print_log(
+            f'Cityscapes test-server files (label ids, one PNG per image of '
+            f'{CITYSCAPES_TEST_IMAGES}) in {out}; zip that folder to submit '
+            'it', logger='current')
+    elif out:
         print_log(f'predicted label maps in {out}', logger='current')
     if 'mIoU' in result['metrics']:
         print(f"mIoU: {result['metrics']['mIoU']:.2f}")

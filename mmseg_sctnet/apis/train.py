@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 from ..engine.distributed import finish_distributed
 from ..engine.training_run import (build_train_config, build_train_runner,
                                 last_checkpoint, run_training)
+from ..io.errors import RunStopped
 
 __all__ = ['train']
 
@@ -22,11 +23,21 @@ def train(config: str,
           amp: bool = False,
           cfg_options: Optional[dict] = None,
           allow_dataset_warnings: bool = False,
-          launcher: str = 'none'):
-    """Everything ``tools/train.py`` does; returns the finished runner."""
-    cfg = build_train_config(config, work_dir, resume, amp, cfg_options,
-                             allow_dataset_warnings, launcher)
-    runner = run_training(build_train_runner(cfg, launcher))
+          launcher: str = 'none',
+          auto_scale_lr: bool = False):
+    """Everything ``tools/train.py`` does; returns the finished runner.
+
+    A stop on SIGTERM/SIGUSR1 (:class:`~mmseg_sctnet.engine.PreemptionHook`)
+    raises :class:`~mmseg_sctnet.io.errors.RunStopped` after every rank has
+    finished (``tools/train.py`` exits with status 75)."""
+    cfg = build_train_config(
+        config, work_dir, resume, amp, cfg_options, allow_dataset_warnings,
+        launcher, auto_scale_lr=auto_scale_lr)
+    try:
+        runner = run_training(build_train_runner(cfg, launcher))
+    except RunStopped:
+        finish_distributed()
+        raise
     ckpt = last_checkpoint(runner.work_dir)
     if ckpt is not None and runner.rank == 0:
         print_log(f'Training done. Last checkpoint: {ckpt}', logger='current')

@@ -206,6 +206,23 @@ class _Sample:
         return self.eff is not None and not self.lossy and not self.wraps
 
 
+def label_loader(ds):
+    """The dataset's own ``LoadAnnotations``, reading labels as training
+    does: a copy of its pipeline's (decoding backend, ``backend_args``), or
+    the default one with the dataset's ``backend_args`` when the pipeline
+    has none; ``reduce_zero_label`` as the dataset defines it. Call it on
+    ``dict(ds.get_data_info(i), seg_fields=[])``: ``['gt_seg_map']`` holds
+    the labels the loss sees (the dataset's ``label_map`` applied)."""
+    ann = _pipeline_transform(ds, _LoadAnnotations)
+    load = copy.deepcopy(ann) if ann is not None else \
+        LoadAnnotations(backend_args=getattr(ds, 'backend_args', None))
+    if hasattr(load, 'reduce_zero_label'):
+        # on a conflict (reported by its rule) training would stop at the
+        # first label; read the values as the dataset defines them
+        load.reduce_zero_label = bool(getattr(ds, 'reduce_zero_label', False))
+    return load
+
+
 class _Loader:
     """The dataset's own ``LoadImageFromFile`` and ``LoadAnnotations``.
 
@@ -224,13 +241,8 @@ class _Loader:
                                                   None)
         self.load_img = copy.deepcopy(img) if img is not None else \
             LoadImageFromFile(backend_args=backend_args)
-        self.load_ann = copy.deepcopy(ann) if ann is not None else \
-            LoadAnnotations(backend_args=backend_args)
+        self.load_ann = label_loader(ds)
         reduce = bool(getattr(ds, 'reduce_zero_label', False))
-        if hasattr(self.load_ann, 'reduce_zero_label'):
-            # on a conflict (reported by its rule) training would stop at
-            # the first label; read the values as the dataset defines them
-            self.load_ann.reduce_zero_label = reduce
         self.load_raw = copy.deepcopy(self.load_ann)
         if hasattr(self.load_raw, 'reduce_zero_label'):
             self.load_raw.reduce_zero_label = False

@@ -290,11 +290,14 @@ def make_cityscapes(root: str,
                     size: Tuple[int, int] = (128, 256),
                     seed: int = 0,
                     cities: Sequence[str] = ('aachen', 'bremen'),
-                    scenes: str = 'street') -> str:
+                    scenes: str = 'street',
+                    n_test: int = 0) -> str:
     """Cityscapes layout with ``*_gtFine_labelTrainIds.png`` (255 = void).
 
     ``root/leftImg8bit/{train,val}/<city>/<city>_000000_0000NN_leftImg8bit.png``
     and the matching ``gtFine`` files (``labelTrainIds`` and ``labelIds``).
+    ``n_test`` images go to ``leftImg8bit/test`` without any label file
+    (what the Cityscapes test server's split looks like to a user).
     ``scenes``: ``'street'`` or ``'context'`` (:func:`render_scene`).
     """
     if scenes not in SCENES:
@@ -321,6 +324,15 @@ def make_cityscapes(root: str,
                          f'{stem}_gtFine_labelIds.png'), ids)
 
         _write_split(n, s, size, write, scenes)
+
+    def write_test(i, img, label):
+        city = cities[i % len(cities)]
+        stem = f'{city}_{i // len(cities):06d}_{i:06d}'
+        _imwrite(
+            osp.join(root, 'leftImg8bit', 'test', city,
+                     f'{stem}_leftImg8bit.png'), img)
+
+    _write_split(n_test, seed + 2, size, write_test, scenes)
     return root
 
 

@@ -8,8 +8,10 @@ and the module that runs a segmentor in one of them.
   would run bf16 through slow emulation: refused, no silent fallback.
 * ``fp16``: CUDA only (CPU half-precision convolutions are emulated).
 
-The CPU flags come from :mod:`mmseg_sctnet.io.cpu` (``SCTNET_CPU_FLAGS``
-replaces them: what a CPU without native bf16 gets, on any machine).
+The CPU flags and the bf16 probe (:func:`cpu_bf16_feature`, shared with
+bf16 mixed-precision training) come from :mod:`mmseg_sctnet.io.cpu`
+(``SCTNET_CPU_FLAGS`` replaces them: what a CPU without native bf16 gets,
+on any machine).
 
 Two ways to run in bf16/fp16 (``mode``): ``'autocast'`` (weights stay
 fp32, ``torch.autocast`` casts per operation: convolutions and matrix
@@ -18,38 +20,24 @@ products run in the low precision, normalisations and softmax in fp32) and
 re-cast per call, every operation runs in the low precision). Which is
 faster and how much accuracy each keeps is measured in docs/deploy.md.
 """
-import os
-from typing import Callable, FrozenSet, Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
 
-from ..io.cpu import CPU_FLAGS_ENV, cpu_flags, cpu_model
+from ..io.cpu import (BF16_CPU_FLAGS, CPU_FLAGS_ENV, cpu_bf16_feature,
+                      cpu_flags, cpu_flags_source, cpu_model)
 from ..io.errors import UnsupportedDtypeError
 
 DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16,
           'fp16': torch.float16}
 MODES = ('autocast', 'weights')
-#: CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic
-BF16_CPU_FLAGS = ('amx_bf16', 'avx512_bf16')
 
-
-def cpu_bf16_feature(flags: Optional[FrozenSet[str]] = None
-                     ) -> Optional[str]:
-    """The native bf16 feature of this CPU (``'amx_bf16'``,
-    ``'avx512_bf16'``) or None. ``flags`` overrides the detected ones
-    (:func:`cpu_flags`)."""
-    detected = flags is None and CPU_FLAGS_ENV not in os.environ
-    flags = cpu_flags() if flags is None else flags
-    for f in BF16_CPU_FLAGS:
-        if f in flags:
-            return f
-    # no /proc/cpuinfo (macOS, Windows): ask torch's own CPU probe
-    if detected and not flags:
-        probe = getattr(torch.cpu, '_is_avx512_bf16_supported', None)
-        if probe is not None and probe():
-            return 'avx512_bf16'
-    return None
+__all__ = [
+    'DTYPES', 'MODES', 'check_dtype', 'LowPrecision', 'with_dtype',
+    # the CPU facts, from mmseg_sctnet.io.cpu
+    'BF16_CPU_FLAGS', 'CPU_FLAGS_ENV', 'cpu_bf16_feature', 'cpu_flags'
+]
 
 
 def check_dtype(dtype: str,
@@ -85,8 +73,7 @@ def check_dtype(dtype: str,
             'on CPU are emulated and slow); on CPU use --dtype bf16 (where '
             'supported) or fp32, or the int8 ONNX model')
     if (bf16_feature or cpu_bf16_feature)() is None:
-        where = (f'${CPU_FLAGS_ENV}' if CPU_FLAGS_ENV in os.environ else
-                 '/proc/cpuinfo')
+        where = cpu_flags_source()
         raise UnsupportedDtypeError(
             f'--dtype bf16: this CPU ({cpu_model()}) has neither AVX512-BF16 '
             f'nor AMX-BF16 (flags avx512_bf16 / amx_bf16 in {where}), '

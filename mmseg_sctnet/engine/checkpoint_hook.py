@@ -22,7 +22,8 @@ Before each regular save it calls the hook method
 ``before_save_checkpoint_all_ranks(runner)`` on every process (MMEngine's
 ``before_save_checkpoint`` runs on rank 0 only, inside the save):
 :class:`~mmseg_sctnet.engine.ExactResumeHook` gathers the RNG states of all
-ranks there.
+ranks there. :meth:`AtomicCheckpointHook.save_now` saves the iteration that
+has just finished on request (:class:`~mmseg_sctnet.engine.PreemptionHook`).
 
 Other backends (``backend_args`` naming e.g. ``petrel``) are used as given;
 whether their ``put`` is atomic is up to the storage (docs/reliability.md).
@@ -163,6 +164,21 @@ class AtomicCheckpointHook(CheckpointHook):
             self._remove_checkpoint(
                 self.file_backend.join_path(
                     self.out_dir, self.filename_tmpl.format(outdated)))
+
+    def save_now(self, runner) -> str:
+        """Save the checkpoint of the iteration that has just finished, as
+        an interval save does (every rank calls it: the RNG states of all
+        ranks are gathered first), unless that iteration's checkpoint was
+        saved already; returns its path. Used by
+        :class:`~mmseg_sctnet.engine.PreemptionHook` from
+        ``after_train_iter`` (iteration-based training)."""
+        step = runner.iter + 1
+        path = self.file_backend.join_path(self.out_dir,
+                                           self.filename_tmpl.format(step))
+        if self.last_ckpt != path:
+            runner.logger.info(f'Saving checkpoint at {step} iterations')
+            self._save_checkpoint(runner)
+        return path
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
         """MMEngine's, with the previous best checkpoint deleted after the

@@ -8,12 +8,18 @@ checkpoint (readable, a checkpoint), every output path (creatable, none of
 the inputs, ``--out``/``--show-dir`` not inside the data folder and not the
 same folder) and the data folders. A checkpoint of another model or class
 count fails when MMEngine loads it, before the first test image.
+
+``--format-only`` (:func:`use_cityscapes_server_format`) writes the
+predictions of the Cityscapes test split as the evaluation server takes
+them, with MMSegmentation's ``CityscapesMetric(format_only=True)``.
 """
 import copy
 import os.path as osp
 from typing import Callable, Optional, Sequence
 
 from mmengine.config import Config
+from mmseg.datasets import CityscapesDataset
+from mmseg.registry import DATASETS
 
 from ..datasets.checker import check_data_paths
 from ..deploy.onnx_runtime import onnx_io
@@ -29,7 +35,7 @@ from .runner import build_runner, make_run_names_unique
 
 __all__ = [
     'SUPPORTED_EVAL', 'TTA_RATIOS', 'tta_pipeline', 'build_test_config',
-    'set_test_model', 'run_test'
+    'set_test_model', 'use_cityscapes_server_format', 'run_test'
 ]
 
 SUPPORTED_EVAL = ('mIoU', 'mDice', 'mFscore')
@@ -157,6 +163,79 @@ def _check_onnx_for_tta(cfg: Config, checkpoint: str) -> None:
             'test without --tta')
 
 
+#: what ``--format-only`` reads: the Cityscapes test split (no labels)
+CITYSCAPES_TEST_IMAGES = 'leftImg8bit/test'
+
+
+def _without_annotations(pipeline: list) -> list:
+    """``pipeline`` without ``LoadAnnotations`` (also inside a
+    ``TestTimeAug``'s transform lists): the test split has no labels."""
+    out = []
+    for t in pipeline:
+        if t.get('type') == 'LoadAnnotations':
+            continue
+        if t.get('type') == 'TestTimeAug':
+            stages = [[x for x in stage if x.get('type') != 'LoadAnnotations']
+                      for stage in t['transforms']]
+            t = dict(t, transforms=[stage for stage in stages if stage])
+        out.append(t)
+    return out
+
+
+def use_cityscapes_server_format(cfg: Config, out: str) -> None:
+    """Make ``cfg``'s test run write the Cityscapes test-server files to
+    ``out`` instead of evaluating (in place; ``--format-only``).
+
+    * The images are ``leftImg8bit/test`` under the test dataset's
+      ``data_root``; no label is read (no ``seg_map_path``, no
+      ``LoadAnnotations``), so ``gtFine/test`` need not exist.
+    * MMSegmentation's ``CityscapesMetric(format_only=True)`` writes one
+      ``<city>_<seq>_<frame>_leftImg8bit.png`` per test image into ``out``
+      (one flat folder: zip it for the server), holding Cityscapes label ids
+      (``labelIds``: trainId 0 road -> 7, ..., 18 bicycle -> 33; through
+      cityscapesscripts' table), not train ids.
+
+    Raises:
+        ConfigError: the test set is not the 19-class ``CityscapesDataset``
+            (its prediction indices would not be Cityscapes train ids), or
+            cityscapesscripts is missing.
+    """
+    ds = cfg.test_dataloader.dataset
+    kind = ds.get('type')
+    cls = DATASETS.get(kind) if isinstance(kind, str) else kind
+    if 'datasets' in ds or not (isinstance(cls, type)
+                                and issubclass(cls, CityscapesDataset)):
+        raise ConfigError(
+            f'--format-only writes the Cityscapes test-server format, but the '
+            f'test dataset of {cfg.filename} is {kind!r}, not '
+            'CityscapesDataset; test a Cityscapes config.')
+    want = tuple(CityscapesDataset.METAINFO['classes'])
+    classes = tuple((ds.get('metainfo') or {}).get('classes') or want)
+    head = cfg.model.get('decode_head') or {}
+    n_model = head.get('num_classes', len(want)) if isinstance(
+        head, dict) else len(want)
+    if classes != want or n_model != len(want):
+        raise ConfigError(
+            f'--format-only writes Cityscapes label ids for the 19 Cityscapes '
+            f'classes in train-id order, but {cfg.filename} predicts '
+            f'{n_model} classes ({len(classes)} in its dataset metainfo); '
+            'use a 19-class Cityscapes config (configs/sctnet/cityscapes/).')
+    try:  # optional dependency (requirements.txt): the label-id table
+        import cityscapesscripts  # noqa: F401
+    except ImportError:
+        raise ConfigError('--format-only needs cityscapesscripts (its '
+                          'label-id table): pip install cityscapesscripts'
+                          ) from None
+    ds.data_prefix = dict(img_path=CITYSCAPES_TEST_IMAGES)
+    ds.pipeline = _without_annotations(
+        list(ds.get('pipeline') or cfg.get('test_pipeline') or []))
+    cfg.test_evaluator = dict(
+        type='CityscapesMetric',
+        output_dir=out,
+        format_only=True,
+        keep_results=True)
+
+
 def build_test_config(config: str,
                       checkpoint: str,
                       work_dir: Optional[str] = None,
@@ -166,11 +245,25 @@ def build_test_config(config: str,
                       eval_metrics: Optional[Sequence[str]] = None,
                       tta: bool = False,
                       cfg_options: Optional[dict] = None,
-                      launcher: str = 'none') -> Config:
+                      launcher: str = 'none',
+                      format_only: bool = False) -> Config:
     """The evaluation config: the file, checked ``cfg_options``, the
-    checkpoint (:func:`set_test_model`) and the output options."""
+    checkpoint (:func:`set_test_model`) and the output options
+    (``format_only``: :func:`use_cityscapes_server_format` into ``out``)."""
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
+    if format_only:
+        given = [o for o, v in (('--eval', eval_metrics),
+                                ('--show-dir', show_dir),
+                                ('--metrics-json', metrics_json)) if v]
+        if not out:
+            raise ConfigError('--format-only needs --out DIR: the folder the '
+                              'Cityscapes test-server files are written to.')
+        if given:
+            raise ConfigError(
+                f'--format-only with {", ".join(given)}: the test split has '
+                'no labels, nothing is evaluated or drawn against them; drop '
+                f'{", ".join(given)}.')
     if eval_metrics:
         bad = [m for m in eval_metrics if m not in SUPPORTED_EVAL]
         if bad:
@@ -181,9 +274,12 @@ def build_test_config(config: str,
         './work_dirs',
         osp.splitext(osp.basename(config))[0])
     _check_outputs(cfg, config, checkpoint, out, show_dir, metrics_json)
+    if format_only:  # checks the config's model before it is replaced
+        use_cityscapes_server_format(cfg, out)
     set_test_model(cfg, checkpoint)
-    _use_per_class_metric(cfg)
-    if out:
+    if not format_only:
+        _use_per_class_metric(cfg)
+    if out and not format_only:
         cfg.test_evaluator['output_dir'] = out
         cfg.test_evaluator['keep_results'] = True
     if show_dir:
@@ -199,6 +295,8 @@ def build_test_config(config: str,
     if tta:
         pipeline = tta_pipeline(cfg)
         _check_onnx_for_tta(cfg, checkpoint)
+        if format_only:
+            pipeline = _without_annotations(pipeline)
         cfg.test_dataloader.dataset.pipeline = pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model

@@ -16,6 +16,7 @@ All three are registered in ``configs/_base_/default_runtime.py``
   seed, ``num_workers=0``).
 """
 import logging
+import math
 import os.path as osp
 import random
 from typing import Dict, Optional, Sequence
@@ -25,7 +26,6 @@ import torch
 from mmengine.dist import all_gather_object
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.optim import AmpOptimWrapper
 from mmengine.runner import BaseLoop
 from mmseg.registry import HOOKS
 
@@ -170,12 +170,18 @@ class NonFiniteLossHook(Hook):
     weights are not finite (e.g. a loss that was finite while the update was
     not).
 
-    With ``AmpOptimWrapper`` (``--amp``) a non-finite loss whose step the
-    dynamic loss scaler skips is tolerated ``amp_patience`` times in a row.
+    With a loss scaler (``AmpOptimWrapper``, ``--amp`` on a GPU: fp16 with
+    dynamic loss scaling) a step whose gradients overflow is skipped by the
+    scaler; with a finite loss this hook has nothing to say. An infinite
+    loss term is tolerated ``amp_patience`` times in a row when the scaler
+    skipped that step (its scale went down during the iteration, so the
+    weights were not updated). A NaN loss term stops training under any
+    optim wrapper, as does an infinite one without a loss scaler (bf16
+    ``CPUBF16OptimWrapper``, fp32) or whose step was not skipped.
 
     Args:
-        amp_patience (int): consecutive non-finite iterations tolerated
-            under AMP. Default 20.
+        amp_patience (int): consecutive skipped steps with an infinite loss
+            tolerated under a loss scaler. Default 20.
     """
 
     priority = 'ABOVE_NORMAL'
@@ -183,6 +189,20 @@ class NonFiniteLossHook(Hook):
     def __init__(self, amp_patience: int = 20):
         self.amp_patience = amp_patience
         self._bad_in_a_row = 0
+        self._scale_before: Optional[float] = None
+
+    @staticmethod
+    def _loss_scaler(runner):
+        """The optim wrapper's loss scaler (``AmpOptimWrapper``), or
+        None."""
+        return getattr(getattr(runner, 'optim_wrapper', None), 'loss_scaler',
+                       None)
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        scaler = self._loss_scaler(runner)
+        self._scale_before = None if scaler is None else \
+            float(scaler.get_scale())
 
     @staticmethod
     def non_finite_terms(outputs) -> Dict[str, float]:
@@ -239,17 +259,25 @@ class NonFiniteLossHook(Hook):
             return
         it = runner.iter + 1
         terms = ', '.join(f'{k}={v}' for k, v in bad.items())
-        if isinstance(runner.optim_wrapper, AmpOptimWrapper):
+        scaler = self._loss_scaler(runner)
+        nan = any(math.isnan(v) for v in bad.values())
+        skipped = (scaler is not None and self._scale_before is not None
+                   and float(scaler.get_scale()) < self._scale_before)
+        if skipped and not nan:
             self._bad_in_a_row += 1
             if self._bad_in_a_row <= self.amp_patience:
                 print_log(
                     f'Iteration {it}: non-finite loss term(s) {terms}; the '
-                    'AMP loss scaler skips this step '
+                    'AMP loss scaler skipped this step '
                     f'({self._bad_in_a_row}/{self.amp_patience} in a row).',
                     logger='current',
                     level=level_num('WARNING'))
                 return
-        msg = self._message(runner, it, f'loss term(s) {terms} are not finite')
+        what = f'loss term(s) {terms} are not finite'
+        if skipped and not nan:
+            what += (f' in {self._bad_in_a_row} iterations in a row (the AMP '
+                     'loss scaler skipped each step)')
+        msg = self._message(runner, it, what)
         print_log(msg, logger='current', level=level_num('ERROR'))
         raise NonFiniteLossError(msg)
 

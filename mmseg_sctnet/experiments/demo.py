@@ -35,6 +35,8 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from ..datasets import CLASSES_STREET, make_cityscapes
+from ..engine.amp import amp_optim_wrapper
+from ..engine.distributed import cuda_available
 from ..engine.runner import QuietConsoleRunner
 from ..engine.evaluation_run import build_test_config, run_test
 from ..engine.training_run import (build_train_config, build_train_runner,
@@ -185,16 +187,19 @@ def iters_options(iters: Optional[int]) -> List[str]:
 # ----------------------------------------------------------------------
 # 2.-4. training and conversion
 def train_run(config: str, work_dir: str, options: Sequence[str] = (),
-              quiet: bool = True, hooks: Sequence = ()) -> dict:
-    """``tools/train.py CONFIG --work-dir WORK_DIR --cfg-options OPTIONS``
-    in this process, with ``hooks`` (Hook objects) registered on top of the
-    config's. Returns the checkpoint, log dir, seconds, iterations, last
-    validation mIoU (when validated; its per-class values too when the
-    config's val evaluator is ``PerClassIoUMetric``) and the command."""
-    argv = [config, '--work-dir', work_dir]
+              quiet: bool = True, hooks: Sequence = (),
+              amp: bool = False) -> dict:
+    """``tools/train.py CONFIG --work-dir WORK_DIR [--amp] --cfg-options
+    OPTIONS`` in this process, with ``hooks`` (Hook objects) registered on
+    top of the config's. Returns the checkpoint, log dir, seconds,
+    iterations, last validation mIoU (when validated; its per-class values
+    too when the config's val evaluator is ``PerClassIoUMetric``), ``amp``
+    and the command."""
+    argv = [config, '--work-dir', work_dir] + (['--amp'] if amp else [])
     if options:
         argv += ['--cfg-options', *options]
-    cfg = build_train_config(config, work_dir, cfg_options=_parse(options))
+    cfg = build_train_config(config, work_dir, amp=amp,
+                             cfg_options=_parse(options))
     runner = build_train_runner(
         cfg, runner_cls=QuietConsoleRunner if quiet else Runner)
     for hook in hooks:
@@ -207,7 +212,7 @@ def train_run(config: str, work_dir: str, options: Sequence[str] = (),
         raise PathError(f'training wrote no checkpoint in {work_dir}')
     out = dict(checkpoint=_display(ckpt), log_dir=runner.log_dir,
                seconds=round(seconds, 1), max_iters=runner.max_iters,
-               command=_command('tools/train.py', argv))
+               amp=amp, command=_command('tools/train.py', argv))
     val = read_scalars(runner.log_dir)[1]
     if val:
         out['val_mIoU'] = round(float(val[-1]['mIoU']), 2)
@@ -219,11 +224,12 @@ def train_run(config: str, work_dir: str, options: Sequence[str] = (),
 
 
 def train_teacher(out_dir: str, options: Sequence[str] = (),
-                  iters: Optional[int] = None, quiet: bool = True) -> dict:
+                  iters: Optional[int] = None, quiet: bool = True,
+                  amp: bool = False) -> dict:
     """Step 2: the MiT-B0 SegFormer teacher, plain MMSegmentation, in
-    ``out_dir/teacher``."""
+    ``out_dir/teacher`` (``amp``: ``tools/train.py --amp``)."""
     return train_run(TEACHER_CFG, osp.join(out_dir, 'teacher'),
-                     list(options) + iters_options(iters), quiet)
+                     list(options) + iters_options(iters), quiet, amp=amp)
 
 
 def convert(checkpoint: str, out_file: str) -> dict:
@@ -240,11 +246,13 @@ def train_student(out_dir: str, options: Sequence[str] = (),
                   iters: Optional[int] = None,
                   seed: Optional[int] = None,
                   work_name: str = 'student', quiet: bool = True,
-                  hooks: Sequence = ()) -> dict:
+                  hooks: Sequence = (), amp: bool = False) -> dict:
     """Step 4: SCTNet-S in ``out_dir/<work_name>``, with SIAM from
     ``teacher_file``, or without SIAM (``model.use_siam=False``) when it is
     None. ``seed``: ``randomness.seed`` (initial weights and data order);
-    the same seed gives the same start with and without SIAM."""
+    the same seed gives the same start with and without SIAM. ``amp``:
+    mixed precision (``tools/train.py --amp``: fp16 on a CUDA GPU, bf16 on
+    a CPU with native bf16, refused elsewhere)."""
     opts = list(options) + iters_options(iters)
     if teacher_file is None:
         opts.append('model.use_siam=False')
@@ -253,7 +261,7 @@ def train_student(out_dir: str, options: Sequence[str] = (),
     if seed is not None:
         opts.append(f'randomness.seed={seed}')
     out = train_run(STUDENT_CFG, osp.join(out_dir, work_name), opts, quiet,
-                    hooks)
+                    hooks, amp=amp)
     out.update(use_siam=teacher_file is not None, seed=seed)
     return out
 
@@ -376,7 +384,9 @@ def write_summary(out_dir: str, s: dict) -> None:
         f'**val mIoU: {m["mIoU"]:.2f}** (aAcc {m["aAcc"]:.2f}, mAcc '
         f'{m["mAcc"]:.2f}) on {d["n_val"]} validation images, '
         f'{len(s["classes"])} classes.', '',
-        f'Total time {s["seconds_total"]:.0f} s on {s["machine"]}.', '',
+        f'Total time {s["seconds_total"]:.0f} s on {s["machine"]}' +
+        (', trained in mixed precision (--amp).' if s.get('amp') else '.'),
+        '',
         '## Per-class IoU', '',
         iou_table(s['test']['per_class']), '', '## Steps', '',
         f'1. data: `{d["root"]}`, {d["n_train"]} train / {d["n_val"]} '
@@ -452,19 +462,23 @@ def run_demo(out_dir: str,
              seed: int = 0,
              grid: int = 6,
              verbose: bool = False,
-             scenes: str = 'street') -> dict:
+             scenes: str = 'street',
+             amp: bool = False) -> dict:
     """The whole demo into ``out_dir`` (paths relative to the repository
-    root, which the configs' data paths are). Returns the summary."""
+    root, which the configs' data paths are). ``amp``: the teacher and the
+    student train with ``tools/train.py --amp``. Returns the summary."""
     t_start = time.time()
     quiet = not verbose
     if teacher and not osp.isfile(teacher):
         raise PathError(f'--teacher file not found: {teacher}')
     if n_train < 1 or n_val < 1:
         raise ConfigError('--n-train and --n-val must be at least 1')
+    if amp:  # refused here, before the data, where it cannot run
+        amp_optim_wrapper(cuda_available())
     os.makedirs(out_dir, exist_ok=True)
     steps = 4 if no_siam or teacher else 5
     step = iter(range(1, steps + 1))
-    s = dict(no_siam=no_siam, machine=_machine(),
+    s = dict(no_siam=no_siam, amp=amp, machine=_machine(),
              classes=list(CLASSES_STREET), out_dir=out_dir)
 
     print(f'[{next(step)}/{steps}] data')
@@ -474,7 +488,8 @@ def run_demo(out_dir: str,
     if not no_siam and not teacher:
         print(f'[{next(step)}/{steps}] teacher: SegFormer MiT-B0 with '
               f'MMSegmentation ({TEACHER_CFG})')
-        s['teacher'] = train_teacher(out_dir, common, teacher_iters, quiet)
+        s['teacher'] = train_teacher(out_dir, common, teacher_iters, quiet,
+                                     amp)
         print(f'[{next(step)}/{steps}] convert the teacher '
               '(tools/pth_convert.py)')
         teacher_file = osp.join(out_dir, 'teacher',
@@ -486,7 +501,7 @@ def run_demo(out_dir: str,
            'with SIAM from the teacher') + f' ({STUDENT_CFG})')
     s['student'] = train_student(out_dir, common,
                                  None if no_siam else teacher_file,
-                                 student_iters, quiet=quiet)
+                                 student_iters, quiet=quiet, amp=amp)
     print(f'[{next(step)}/{steps}] test on the val split (tools/test.py)')
     pred_dir = osp.join(out_dir, 'predictions')
     s['test'] = evaluate(s['student']['checkpoint'], out_dir, common,

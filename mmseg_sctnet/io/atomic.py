@@ -24,11 +24,13 @@ save can leave one behind, :func:`remove_stale_temp_files` deletes those of
 processes that are no longer running (done when training starts).
 
 For tests only: the environment variable ``SCTNET_TEST_SLOW_SAVE`` set to
-``NAME:SECONDS`` (e.g. ``iter_4.pth:30``) makes the writer sleep that many
-seconds between writing the temporary file of ``NAME`` and renaming it, so
-a test can kill the process in the middle of that save deterministically.
-It has no other effect.
+``NAME:SECONDS`` (e.g. ``iter_4.pth:30``; ``NAME`` may be a shell pattern
+such as ``iter_*.pth``) makes the writer sleep that many seconds between
+writing the temporary file of a matching file and renaming it, so a test
+can kill or signal the process in the middle of that save
+deterministically. It has no other effect.
 """
+import fnmatch
 import glob
 import os
 import os.path as osp
@@ -76,7 +78,7 @@ def _test_delay(path: str) -> None:
     spec = os.environ.get(SLOW_SAVE_ENV)
     if spec:
         name, _, seconds = spec.rpartition(':')
-        if osp.basename(path) == name:
+        if fnmatch.fnmatchcase(osp.basename(path), name):
             time.sleep(float(seconds))
 
 

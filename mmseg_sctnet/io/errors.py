@@ -16,7 +16,8 @@ __all__ = [
     'CheckpointIncompleteError', 'NotACheckpointError',
     'CheckpointMismatchError', 'NonFiniteLossError', 'DatasetCheckError',
     'RunInterrupted', 'DeployUsageError', 'CalibrationDataError',
-    'OnnxModelError', 'UnsupportedDtypeError', 'exit_on_user_error'
+    'OnnxModelError', 'UnsupportedDtypeError', 'DeviceUnavailableError',
+    'RunStopped', 'EXIT_STOPPED', 'exit_on_user_error'
 ]
 
 
@@ -75,6 +76,30 @@ class RunInterrupted(UserError):
     """Ctrl-C (SIGINT) during a run; the message says what is complete."""
 
 
+#: exit status of a run stopped on request after saving what it needs to
+#: continue (``EX_TEMPFAIL`` of sysexits.h: "try again later"); distinct from
+#: 0 (done), 1 (an error) and 128 + N (killed by signal N)
+EXIT_STOPPED = 75
+
+
+class RunStopped(Exception):
+    """A run that stopped on request (SIGTERM / SIGUSR1: pre-emption, a
+    time limit) after writing a checkpoint to continue from. Not an error:
+    its message (the checkpoint and how to resume) has been logged by the
+    run; :func:`exit_on_user_error` ends the tool with ``exit_status``:
+    :data:`EXIT_STOPPED`, or 0 under a launcher script that exits with
+    :data:`EXIT_STOPPED` itself. ``checkpoint`` and ``iteration``: what was
+    saved.
+    """
+
+    def __init__(self, message: str, checkpoint=None, iteration=None,
+                 exit_status: int = EXIT_STOPPED):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.iteration = iteration
+        self.exit_status = exit_status
+
+
 class DeployUsageError(UserError, ValueError):
     """A bad option value or file for a deployment/benchmark tool."""
 
@@ -92,10 +117,16 @@ class UnsupportedDtypeError(UserError, RuntimeError):
     """A precision (bf16/fp16) the device cannot run natively."""
 
 
+class DeviceUnavailableError(UserError, RuntimeError):
+    """The machine has no device of the kind a tool checks (no CUDA GPU
+    visible to PyTorch)."""
+
+
 def exit_on_user_error(main):
     """Decorator for CLI ``main`` functions: a :class:`UserError` ends the
     program with ``error: <message>`` on stderr and exit status 1, without a
-    traceback. Other exceptions propagate unchanged."""
+    traceback; a :class:`RunStopped` (its line already logged) with its
+    ``exit_status`` (75). Other exceptions propagate unchanged."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -104,5 +135,7 @@ def exit_on_user_error(main):
         except UserError as err:
             print(f'error: {err}', file=sys.stderr)
             raise SystemExit(1) from None
+        except RunStopped as stop:
+            raise SystemExit(stop.exit_status) from None
 
     return wrapper

@@ -88,6 +88,22 @@ CASES = [
     ('unsupported --eval metric',
      lambda f, t: [f['cfg.py'], f['model.pth'], '--eval', 'bbox'] + _w(t),
      ['bbox']),
+    ('--format-only without --out',
+     lambda f, t: [f['cfg.py'], f['model.pth'], '--format-only'] + _w(t),
+     ['--format-only needs --out']),
+    ('--format-only with --eval',
+     lambda f, t: [f['cfg.py'], f['model.pth'], '--format-only', '--out',
+                   str(t / 'o'), '--eval', 'mIoU'] + _w(t),
+     ['--format-only with --eval']),
+    ('--format-only on an 8-class config',
+     lambda f, t: [f['cfg.py'], f['model.pth'], '--format-only', '--out',
+                   str(t / 'o'), '--cfg-options',
+                   'model.decode_head.num_classes=8'] + _w(t),
+     ['--format-only', '19 Cityscapes classes', 'predicts 8 classes']),
+    ('--format-only without a test split',
+     lambda f, t: [f['cfg.py'], f['model.pth'], '--format-only', '--out',
+                   str(t / 'o')] + _w(t),
+     [osp.join('leftImg8bit', 'test'), 'not found']),
 ]
 
 

@@ -93,10 +93,16 @@ def test_refused(fault_fork, files, tmp_path, name, argv, names):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU-only box')
-def test_amp_without_cuda(fault_fork, files, tmp_path):
+def test_amp_without_cuda_or_native_bf16(fault_fork, files, tmp_path):
+    """--amp on a CPU without AVX512-BF16/AMX (faked with SCTNET_CPU_FLAGS
+    on any machine): one line naming the flags and where they were read."""
     f, root = files
-    fault_fork.run(TOOL, [f['cfg.py'], '--amp'] + _w(tmp_path), keep=[root],
-                   names=['--amp'])
+    res = fault_fork.run(
+        TOOL, [f['cfg.py'], '--amp'] + _w(tmp_path), keep=[root],
+        names=['--amp needs a CUDA GPU', 'avx512_bf16 / amx_bf16',
+               '$SCTNET_CPU_FLAGS', 'train without --amp'],
+        env=dict(SCTNET_CPU_FLAGS='avx2 fma'))
+    assert 'Iter(train)' not in res.output
 
 
 def test_misspelled_key_in_a_fresh_process(fault, files, tmp_path):

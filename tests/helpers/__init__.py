@@ -5,9 +5,13 @@
   random states, config-built models, official-format checkpoints;
 * :mod:`.configs`: the shipped configs and generated data in the layout
   each reads;
-* :mod:`.tools`: running a tool (in-process or as a subprocess);
+* :mod:`.tools`: running a tool (in-process or as a subprocess), a
+  stand-in ``srun``/``scontrol``;
 * :mod:`.train`: small schedules and a MiT-B0 teacher for tool runs;
-* :mod:`.reliability`: tiny training configs, loss logs, a toy runner;
+* :mod:`.siam`: the configs of configs/siam, batches with edge maps,
+  teacher checkpoints as MMSegmentation writes them, a float64 CWD;
+* :mod:`.reliability`: tiny training configs, runs of them to the end, loss
+  logs, a toy runner;
 * :mod:`.deploy`: a small trained-looking deployment setup;
 * :mod:`.reference_sctnet`: the independent functional SCTNet.
 

@@ -7,12 +7,19 @@ from mmseg_sctnet.datasets import synthetic
 
 from .models import ROOT
 
-OFFICIAL = sorted(glob.glob(osp.join(ROOT, 'configs/sctnet/*/*.py')))
+# the official leaves (a *-trainval.py leaf trains one of them on train +
+# val, tests/test_cityscapes_server.py)
+OFFICIAL = sorted(
+    p for p in glob.glob(osp.join(ROOT, 'configs/sctnet/*/*.py'))
+    if not p.endswith('-trainval.py'))
+TRAINVAL = sorted(
+    glob.glob(osp.join(ROOT, 'configs/sctnet/*/*-trainval.py')))
 CUSTOM = sorted(
     p for p in glob.glob(osp.join(ROOT, 'configs/custom/*.py'))
     if not p.endswith('custom_dataset.py'))
 DEMO = sorted(glob.glob(osp.join(ROOT, 'configs/demo/*.py')))
-SHIPPED = OFFICIAL + CUSTOM + DEMO
+SIAM = sorted(glob.glob(osp.join(ROOT, 'configs/siam/*.py')))
+SHIPPED = OFFICIAL + CUSTOM + SIAM + DEMO
 
 # dataset class -> generator of its real on-disk layout
 _MAKERS = {

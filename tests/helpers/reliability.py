@@ -1,11 +1,12 @@
-"""Helpers shared by the reliability tests (crash/resume, clear errors,
-dataset checker): tiny training configs on generated data, subprocess
-runs of the tools, scalar-log parsing."""
+"""Helpers shared by the reliability tests (crash/resume, pre-emption,
+clear errors, dataset checker): tiny training configs on generated data,
+runs of tools/train.py to the end, scalar-log parsing, a toy runner."""
 import json
 import os
 import os.path as osp
 
-from .models import ROOT
+from .models import PY, ROOT
+from .tools import free_port, run
 BASE_CONFIG = osp.join(
     ROOT, 'configs/sctnet/cityscapes/sctnet-s_seg50_8x2_160k_cityscapes.py')
 
@@ -89,6 +90,22 @@ env_cfg = dict(cudnn_benchmark=False)
     return str(path)
 
 
+def train_to_end(cfg, work_dir, *extra, procs=1, env=None):
+    """Train ``cfg`` into ``work_dir`` with ``tools/train.py`` (one
+    process) or ``tools/dist_train.sh CONFIG procs`` (torchrun, gloo on
+    CPU), ``extra`` arguments appended; asserts exit status 0 and returns
+    the output."""
+    if procs == 1:
+        cmd = [PY, 'tools/train.py', cfg, '--work-dir', work_dir]
+    else:
+        cmd = ['bash', 'tools/dist_train.sh', cfg, str(procs), '--work-dir',
+               work_dir]
+        env = dict(env or {}, MASTER_PORT=str(free_port()))
+    res = run(cmd + list(extra), env=env)
+    assert res.returncode == 0, res.stdout[-3000:]
+    return res.stdout
+
+
 def read_losses(work_dir):
     """``[{iteration: loss}, ...]``, one dict per run (oldest first), from
     the runs' ``vis_data/scalars.json``."""
@@ -115,11 +132,13 @@ def toy_runner(work_dir,
                interval=3,
                custom_hooks=None,
                max_keep_ckpts=-1,
+               num_workers=0,
                **kwargs):
     """A real MMEngine Runner on a 2-parameter regression model: AdamW,
     LinearLR + PolyLR, InfiniteSampler, AtomicCheckpointHook every ``interval``
     iterations. Checkpoints hold everything MMEngine writes (optimizer,
-    message hub with HistoryBuffers, scheduler states, meta)."""
+    message hub with HistoryBuffers, scheduler states, meta).
+    ``num_workers`` > 0: persistent data-loader worker processes."""
     import torch
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
@@ -157,7 +176,8 @@ def toy_runner(work_dir,
             dataset=ToyData(),
             sampler=dict(type='InfiniteSampler', shuffle=True),
             batch_size=4,
-            num_workers=0),
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.05)),
         param_scheduler=[
             dict(

@@ -4,6 +4,7 @@ import importlib.util
 import os
 import os.path as osp
 import socket
+import stat
 import subprocess
 import sys
 
@@ -61,6 +62,31 @@ def run(cmd, timeout=600, env=None, **kw):
         text=True,
         timeout=timeout,
         **kw)
+
+
+def fake_slurm(bindir):
+    """An ``srun`` that records its arguments in ``bindir/srun_args.txt``
+    and starts the command once, in its own place (``exec``), with Slurm's
+    variables; an ``scontrol`` that records each call in
+    ``bindir/scontrol_calls.txt`` and answers ``show hostname`` with
+    localhost. Put ``bindir`` first on ``PATH``."""
+    os.makedirs(bindir, exist_ok=True)
+    srun = osp.join(bindir, 'srun')
+    with open(srun, 'w') as f:
+        f.write('#!/usr/bin/env bash\n'
+                'echo "srun $*" > "$(dirname "$0")/srun_args.txt"\n'
+                '# skip srun options (and their values) up to the program\n'
+                'while [[ "$1" == -* ]] || [ ! -x "$1" ]; do shift; done\n'
+                'SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 '
+                'SLURM_NODELIST=localhost exec "$@"\n')
+    scontrol = osp.join(bindir, 'scontrol')
+    with open(scontrol, 'w') as f:
+        f.write('#!/usr/bin/env bash\n'
+                'echo "scontrol $*" >> "$(dirname "$0")/scontrol_calls.txt"\n'
+                'if [ "$1" = show ]; then echo localhost; fi\n')
+    for p in (srun, scontrol):
+        os.chmod(p, os.stat(p).st_mode | stat.S_IEXEC)
+    return bindir
 
 
 def run_tool(args, env=None, timeout=300):

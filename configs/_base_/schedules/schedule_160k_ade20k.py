@@ -17,5 +17,7 @@ param_scheduler = [
         end=160000,
         by_epoch=False),
 ]
+# the official total batch: 4 GPUs x 8 images (--auto-scale-lr)
+auto_scale_lr = dict(base_batch_size=32)
 train_cfg = dict(val_interval=8000)
 default_hooks = dict(checkpoint=dict(interval=4000))

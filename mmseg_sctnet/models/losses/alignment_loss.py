@@ -1,6 +1,7 @@
 """Channel-wise distillation (CWD) loss used by SIAM."""
 from typing import Dict, Sequence
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
@@ -24,12 +25,18 @@ def channel_wise_divergence(feat_s: Tensor,
         tau: temperature. Default 4.
 
     Returns:
-        A scalar tensor (float32).
+        A scalar tensor (float32): computed in fp32 from float32 copies of
+        the maps with autocast off, also under mixed precision
+        (``tools/train.py --amp``), as the official code (``force_fp32``).
     """
     if feat_s.shape[:2] != feat_t.shape[:2]:
         raise ValueError('student and teacher maps need the same N and C, got '
                          f'{tuple(feat_s.shape)} and {tuple(feat_t.shape)}')
-    feat_s, feat_t = feat_s.float(), feat_t.float()
+    with torch.autocast(feat_s.device.type, enabled=False):
+        return _cwd_fp32(feat_s.float(), feat_t.float(), tau)
+
+
+def _cwd_fp32(feat_s: Tensor, feat_t: Tensor, tau: float) -> Tensor:
     if feat_s.shape[2:] != feat_t.shape[2:]:
         size = (max(feat_s.shape[2], feat_t.shape[2]),
                 max(feat_s.shape[3], feat_t.shape[3]))
