@@ -14,12 +14,34 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import set_random_seed
 from mmseg.registry import HOOKS
 
-__all__ = ['SameStartHook', 'STUDENT_PREFIXES', 'CE_TERMS']
+__all__ = [
+    'SameStartHook', 'STUDENT_PREFIXES', 'CE_TERMS', 'is_ce_term',
+    'student_keys'
+]
 
-#: the student's own tensors (everything but the SIAM head)
+#: the student's own tensors of an SCTNet segmentor (everything but the
+#: SIAM head), for a model that does not name its SIAM head's prefixes
 STUDENT_PREFIXES = ('backbone.', 'decode_head.', 'auxiliary_head.0.')
-#: the CE terms of the decode and auxiliary heads as logged
+#: the CE terms of SCTNet's decode and auxiliary heads as logged
 CE_TERMS = ('decode.loss_ce', 'aux_0.loss_ce')
+
+
+def is_ce_term(key: str) -> bool:
+    """A logged loss term of the student's own heads (not the total
+    ``loss``, not a SIAM term): ``decode.loss_ce``, ``aux_0.loss_ce`` of
+    SCTNet, ``decode.loss_context`` of DDRNet, ``decode.loss_bd`` of
+    PIDNet, ..."""
+    return 'loss' in key and key != 'loss' and not key.startswith('siam.')
+
+
+def student_keys(model, state) -> list:
+    """The state-dict keys of the student in ``model``: all but those of
+    its SIAM heads (``model.siam_prefixes``), else
+    :data:`STUDENT_PREFIXES`."""
+    siam = getattr(model, 'siam_prefixes', None)
+    if siam is None:
+        return sorted(k for k in state if k.startswith(STUDENT_PREFIXES))
+    return sorted(k for k in state if not k.startswith(tuple(siam)))
 
 
 def _sha(tensors) -> str:
@@ -39,7 +61,7 @@ class SameStartHook(Hook):
       with and without SIAM;
     * ``before_train`` (after the initialisation and any pretrained
       loading): records ``init_sha256`` over the student's tensors
-      (:data:`STUDENT_PREFIXES`) and re-seeds, so the first iteration's
+      (:func:`student_keys`) and re-seeds, so the first iteration's
       random draws (DropPath) are the same too;
     * ``after_train_iter`` of iteration 1: records ``batch_sha256`` (images
       and labels of the first batch) and the CE losses of that iteration.
@@ -59,7 +81,7 @@ class SameStartHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         state = model.state_dict()
-        keys = sorted(k for k in state if k.startswith(STUDENT_PREFIXES))
+        keys = student_keys(model, state)
         self.record['init_sha256'] = _sha(state[k] for k in keys)
         self.record['init_tensors'] = len(keys)
         set_random_seed(self.seed)
@@ -74,5 +96,5 @@ class SameStartHook(Hook):
         self.record['iter1_ce'] = {
             k: float(outputs[k].detach()) if hasattr(outputs[k], 'detach')
             else float(outputs[k])
-            for k in CE_TERMS if outputs and k in outputs
+            for k in sorted(outputs or {}) if is_ce_term(k)
         }

@@ -41,7 +41,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..datasets import make_imagenet_layout
-from ..engine.same_start_hook import CE_TERMS, SameStartHook
+from ..engine.same_start_hook import SameStartHook, is_ce_term
 from ..io.checksum import file_sha256
 from ..io.config import load_config
 from ..io.errors import ConfigError, PathError
@@ -279,10 +279,15 @@ def train_arm(out_dir: str, start: str, seed: int, arm: str,
 def loss_balance(train: List[dict]) -> dict:
     """The logged CE and alignment terms (weighted, as optimised) over
     training: every logged step, and the ratio of the alignment sum to the
-    CE sum at the first, middle and last logged step."""
-    steps = [r for r in train if 'decode.loss_ce' in r]
-    terms = [k for k in CE_TERMS + SIAM_TERMS if steps and k in steps[0]]
-    curve = {k: [(r['step'], float(r[k])) for r in steps] for k in terms}
+    CE sum at the first, middle and last logged step. CE terms: every loss
+    of the student's own heads (:func:`~mmseg_sctnet.engine.
+    same_start_hook.is_ce_term`; ``decode.loss_ce`` and ``aux_0.loss_ce``
+    for SCTNet)."""
+    steps = [r for r in train if any(is_ce_term(k) for k in r)]
+    terms = sorted(k for k in (steps[0] if steps else {})
+                   if is_ce_term(k) or k in SIAM_TERMS)
+    curve = {k: [(r['step'], float(r[k])) for r in steps if k in r]
+             for k in terms}
     out = dict(curve=curve)
     if steps and any(k in steps[0] for k in SIAM_TERMS):
         picks = dict(first=steps[0], middle=steps[len(steps) // 2],
@@ -290,7 +295,7 @@ def loss_balance(train: List[dict]) -> dict:
         out['ratio_align_to_ce'] = {
             name: dict(step=r['step'],
                        ratio=round(sum(r[k] for k in SIAM_TERMS if k in r) /
-                                   sum(r[k] for k in CE_TERMS if k in r), 2))
+                                   sum(r[k] for k in r if is_ce_term(k)), 2))
             for name, r in picks.items()
         }
     return out
@@ -403,7 +408,10 @@ def plot_loss_balance(out_png: str, res: dict) -> str:
             curves = [r['losses']['curve'] for r in runs if r['arm'] == arm]
             if not curves:
                 continue
-            for k in CE_TERMS + (SIAM_TERMS if arm == 'siam' else ()):
+            keys = sorted(set().union(*curves))
+            for k in keys:
+                if k in SIAM_TERMS and arm != 'siam':
+                    continue
                 if not all(k in c and c[k] for c in curves):
                     continue
                 steps = [s for s, _ in curves[0][k]]

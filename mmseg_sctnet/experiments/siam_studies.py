@@ -26,7 +26,7 @@ import statistics
 import time
 from typing import Dict, List, Optional, Sequence
 
-from ..engine.same_start_hook import CE_TERMS
+from ..engine.same_start_hook import is_ce_term
 from ..io.checksum import file_sha256
 from ..io.config import load_config
 from ..io.errors import ConfigError, PathError
@@ -100,13 +100,18 @@ def reading(ci: dict) -> str:
 def align_ce_ratio(curve: Dict[str, list]) -> List[tuple]:
     """``[(step, sum of alignment terms / sum of CE terms)]`` at every
     logged step of one run's loss curve."""
-    steps = [s for s, _ in curve.get(CE_TERMS[0], [])]
+    ce_keys = [k for k in curve if is_ce_term(k)]
+    al_keys = [k for k in curve if k in SIAM_TERMS]
+    if not ce_keys or not al_keys:
+        return []
+    values = {k: dict(curve[k]) for k in ce_keys + al_keys}
     out = []
-    for i, step in enumerate(steps):
-        ce = sum(curve[k][i][1] for k in CE_TERMS if k in curve)
-        al = sum(curve[k][i][1] for k in SIAM_TERMS if k in curve)
-        if ce > 0 and any(k in curve for k in SIAM_TERMS):
-            out.append((step, al / ce))
+    for step, _ in curve[ce_keys[0]]:
+        if not all(step in values[k] for k in ce_keys + al_keys):
+            continue
+        ce = sum(values[k][step] for k in ce_keys)
+        if ce > 0:
+            out.append((step, sum(values[k][step] for k in al_keys) / ce))
     return out
 
 
