@@ -32,7 +32,8 @@ import os
 import os.path as osp
 
 from mmseg_sctnet.experiments.ablation import STARTS, run_ablation
-from mmseg_sctnet.experiments.demo import ROOT, repo_path, run_demo
+from mmseg_sctnet.experiments.demo import (ROOT, STUDENT_CFG, TEACHER_CFG,
+                                          repo_path, run_demo)
 from mmseg_sctnet.io.errors import exit_on_user_error
 
 
@@ -71,6 +72,17 @@ def parse_args(argv=None):
     p.add_argument('--pretrain-epochs', type=int, default=None,
                    help='--ablation: pretraining epochs (default: the '
                    "pretraining config's)")
+    p.add_argument(
+        '--student-config', default=STUDENT_CFG,
+        help='--ablation: another student (an EncoderDecoderDistill '
+        'config on the demo data, e.g. configs/siam/'
+        'ddrnet-23-slim_siam_demo_cityscapes.py; with --start scratch '
+        'unless its backbone is SCTNet)')
+    p.add_argument(
+        '--teacher-config', default=TEACHER_CFG,
+        help='--ablation: another teacher to train and convert (e.g. '
+        'configs/siam/upernet_convnext-atto_demo_cityscapes.py; the '
+        "student config's siam_head must describe it)")
     p.add_argument(
         '--no-siam',
         action='store_true',
@@ -116,7 +128,11 @@ def parse_args(argv=None):
     only = [o for o, v in (('--seeds', args.seeds != 3),
                            ('--start', args.start != 'both'),
                            ('--backbone', args.backbone),
-                           ('--pretrain-epochs', args.pretrain_epochs))
+                           ('--pretrain-epochs', args.pretrain_epochs),
+                           ('--student-config',
+                            args.student_config != STUDENT_CFG),
+                           ('--teacher-config',
+                            args.teacher_config != TEACHER_CFG))
             if v]
     if only and not args.ablation:
         p.error(f'{", ".join(only)}: only with --ablation')
@@ -142,6 +158,11 @@ def main(argv=None):
                               if context else 'data/demo_cityscapes')
     out, data, teacher, backbone = map(
         repo_path, (out, data, args.teacher, args.backbone))
+    # the defaults name repository paths; a given config is the user's path
+    student_cfg, teacher_cfg = (
+        given if given == default else repo_path(given)
+        for given, default in ((args.student_config, STUDENT_CFG),
+                               (args.teacher_config, TEACHER_CFG)))
     os.chdir(ROOT)
     if args.ablation:
         starts = STARTS if args.start == 'both' else (args.start, )
@@ -152,7 +173,8 @@ def main(argv=None):
             args.pretrain_epochs,
             backbone=backbone,
             demo_dirs=('demo_output_context' if context else 'demo_output', ),
-            verbose=args.verbose)
+            verbose=args.verbose, student_config=student_cfg,
+            teacher_config=teacher_cfg)
     return run_demo(out, data, args.no_siam, args.n_train, args.n_val,
                     args.size, args.teacher_iters, args.student_iters,
                     args.batch_size, teacher, args.num_workers, args.seed,

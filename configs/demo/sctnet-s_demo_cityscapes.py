@@ -12,7 +12,7 @@
 #       --cfg-options model.use_siam=False        # the ablation without SIAM
 _base_ = [
     '../_base_/models/sctnet-s.py', './_base_/demo_cityscapes.py',
-    '../_base_/schedules/schedule_160k.py', '../_base_/default_runtime.py'
+    './_base_/demo_schedule.py', '../_base_/default_runtime.py'
 ]
 norm_cfg = dict(type='BN', requires_grad=True)
 teacher_checkpoint = 'demo_output/teacher/segformer_mit-b0_teacher.pth'
@@ -27,25 +27,3 @@ model = dict(
         teacher_head=dict(
             in_channels=[32, 64, 160, 256], channels=128,
             norm_cfg=norm_cfg)))
-
-max_iters = 200
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
-# the lr is for one process x 8 images (--auto-scale-lr)
-auto_scale_lr = dict(base_batch_size=8)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
-    dict(
-        type='PolyLR',
-        eta_min=0.0,
-        power=1.0,
-        begin=0,
-        end=max_iters,
-        by_epoch=False),
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 4)
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(
-        interval=max_iters, max_keep_ckpts=1, save_best=None,
-        save_last=True))
-randomness = dict(seed=0)

@@ -5,7 +5,7 @@
 #
 #   python tools/train.py configs/demo/segformer_mit-b0_demo_cityscapes.py
 _base_ = [
-    './_base_/demo_cityscapes.py', '../_base_/schedules/schedule_160k.py',
+    './_base_/demo_cityscapes.py', './_base_/demo_teacher_schedule.py',
     '../_base_/default_runtime.py'
 ]
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -48,30 +48,6 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
-max_iters = 300
+# no weight decay on the position blocks either (MMSegmentation's SegFormer)
 optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.01),
-    paramwise_cfg=dict(
-        custom_keys=dict(
-            pos_block=dict(decay_mult=0.0),
-            norm=dict(decay_mult=0.0),
-            head=dict(lr_mult=10.0))))
-# the lr is for one process x 8 images (--auto-scale-lr)
-auto_scale_lr = dict(base_batch_size=8)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
-    dict(
-        type='PolyLR',
-        eta_min=0.0,
-        power=1.0,
-        begin=0,
-        end=max_iters,
-        by_epoch=False),
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 4)
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(
-        interval=max_iters, max_keep_ckpts=1, save_best=None,
-        save_last=True))
-randomness = dict(seed=0)
+    paramwise_cfg=dict(custom_keys=dict(pos_block=dict(decay_mult=0.0))))

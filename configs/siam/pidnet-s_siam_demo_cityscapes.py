@@ -2,7 +2,7 @@
 # config) as a SIAM student of the demo's SegFormer teacher
 # (configs/demo/segformer_mit-b0_demo_cityscapes.py, converted by
 # tools/demo.py), on the demo data: 8 street classes, 128x256 crops, the
-# demo's schedule (configs/siam/_base_/demo_schedule.py).
+# demo's schedule (configs/demo/_base_/demo_schedule.py).
 #
 # SIAM taps (docs/siam.md, "Distil your own student from your own teacher"):
 # * decoder: backbone output 1 in training (PIDNet returns the P, fused and
@@ -21,7 +21,7 @@
 #   python tools/train.py configs/siam/pidnet-s_siam_demo_cityscapes.py \
 #       --cfg-options model.use_siam=False        # the same student without SIAM
 _base_ = [
-    '../demo/_base_/demo_cityscapes.py', './_base_/demo_schedule.py',
+    '../demo/_base_/demo_cityscapes.py', '../demo/_base_/demo_schedule.py',
     '../_base_/default_runtime.py'
 ]
 norm_cfg = dict(type='BN', requires_grad=True)

@@ -52,7 +52,8 @@ from .demo import (DEFAULT_DATA_ROOT, STUDENT_CFG, TEACHER_CFG, _command,
 
 __all__ = [
     'STARTS', 'ARMS', 'PRETRAIN_CFG', 'prepare_pretraining',
-    'pretrain_backbone', 'find_teacher', 'train_arm', 'summarize',
+    'pretrain_backbone', 'find_teacher', 'get_teacher', 'teacher_file_name',
+    'train_arm', 'summarize',
     'loss_balance', 'plot_ablation', 'plot_loss_balance', 'write_table',
     'check_same_start',
     'run_ablation'
@@ -181,8 +182,8 @@ def _spec(data: dict) -> dict:
 # ----------------------------------------------------------------------
 # the teacher
 def find_teacher(out_dir: str, data: dict, options: Sequence[str],
-                 iters: Optional[int], demo_dirs: Sequence[str]
-                 ) -> Optional[dict]:
+                 iters: Optional[int], demo_dirs: Sequence[str],
+                 config: str = TEACHER_CFG) -> Optional[dict]:
     """A converted teacher trained on ``data`` by exactly the command this
     ablation would run (same config and options): the demo's
     (``<demo_dir>/summary.json``) or this ablation's own earlier one."""
@@ -198,7 +199,7 @@ def find_teacher(out_dir: str, data: dict, options: Sequence[str],
             s = json.load(f)
         t = s.get('teacher') or {}
         want = _command('tools/train.py', [
-            TEACHER_CFG, '--work-dir', osp.join(run_dir, 'teacher'),
+            config, '--work-dir', osp.join(run_dir, 'teacher'),
             *(['--cfg-options', *opts] if opts else [])
         ])
         file = s.get('teacher_file')
@@ -209,27 +210,37 @@ def find_teacher(out_dir: str, data: dict, options: Sequence[str],
     return None
 
 
+def teacher_file_name(config: str = TEACHER_CFG) -> str:
+    """The converted teacher's file name: the demo's for its SegFormer,
+    ``<config stem>_teacher.pth`` for another teacher config."""
+    if config == TEACHER_CFG:
+        return 'segformer_mit-b0_teacher.pth'
+    return osp.splitext(osp.basename(config))[0] + '_teacher.pth'
+
+
 def get_teacher(out_dir: str, data: dict, options: Sequence[str],
                 iters: Optional[int], demo_dirs: Sequence[str],
-                given: Optional[str], quiet: bool) -> dict:
+                given: Optional[str], quiet: bool,
+                config: str = TEACHER_CFG) -> dict:
     """The frozen teacher of every SIAM run: ``given``, a reusable one
-    (:func:`find_teacher`) or one trained now into ``out_dir/teacher``."""
+    (:func:`find_teacher`) or one trained now from ``config`` (any
+    MMSegmentation segmentor whose head has a SIAM split, docs/siam.md)
+    into ``out_dir/teacher``."""
     if given:
         if not osp.isfile(given):
             raise PathError(f'--teacher file not found: {given}')
         print(f'  using the given teacher {given}')
         return dict(file=given, reused_from='--teacher')
-    found = find_teacher(out_dir, data, options, iters, demo_dirs)
+    found = find_teacher(out_dir, data, options, iters, demo_dirs, config)
     if found:
         print(f'  reusing the teacher {found["file"]} (val mIoU '
               f'{found.get("val_mIoU")}; trained by the same command on the '
               f'same data, {found["reused_from"]})')
         return found
-    print('  training the teacher: SegFormer MiT-B0 with MMSegmentation '
-          f'({TEACHER_CFG})')
-    t = train_run(TEACHER_CFG, osp.join(out_dir, 'teacher'),
+    print(f'  training the teacher with MMSegmentation ({config})')
+    t = train_run(config, osp.join(out_dir, 'teacher'),
                   list(options) + iters_options(iters), quiet)
-    file = osp.join(out_dir, 'teacher', 'segformer_mit-b0_teacher.pth')
+    file = osp.join(out_dir, 'teacher', teacher_file_name(config))
     conv = convert(t['checkpoint'], file)
     with open(osp.join(out_dir, 'teacher', 'teacher.json'), 'w') as f:
         json.dump(dict(teacher=t, teacher_file=file, convert=conv,
@@ -242,7 +253,8 @@ def get_teacher(out_dir: str, data: dict, options: Sequence[str],
 def train_arm(out_dir: str, start: str, seed: int, arm: str,
               options: Sequence[str], teacher_file: Optional[str],
               iters: Optional[int], key: dict, quiet: bool = True,
-              reuse_dirs: Sequence[str] = ()) -> dict:
+              reuse_dirs: Sequence[str] = (),
+              config: str = STUDENT_CFG) -> dict:
     """One student run (``out_dir/<start>/seed<seed>/<arm>``), or its
     recorded result when the same run finished before (same ``key``) here
     or in one of ``reuse_dirs``. ``arm``: ``'no_siam'``, or a SIAM arm
@@ -262,7 +274,7 @@ def train_arm(out_dir: str, start: str, seed: int, arm: str,
     run = train_student(out_dir, list(options) +
                         ['val_evaluator.type=PerClassIoUMetric'],
                         teacher_file if arm != 'no_siam' else None, iters,
-                        seed, work_name, quiet, hooks=[hook])
+                        seed, work_name, quiet, hooks=[hook], config=config)
     train, val = read_scalars(run['log_dir'])
     out = dict(
         key=key, start=start, seed=seed, arm=arm, mIoU=run.get('val_mIoU'),
@@ -317,7 +329,9 @@ def write_table(out_png: str, res: dict) -> str:
     seeds = res['seeds']
     head = '| start | arm | ' + ' | '.join(f'seed {s}' for s in seeds) + \
         ' | mean +- std |'
-    lines = [f'# SIAM ablation: SCTNet-S on the demo data '
+    student = osp.splitext(osp.basename(res.get('student_config',
+                                                 STUDENT_CFG)))[0]
+    lines = [f'# SIAM ablation: {student} on the demo data '
              f'({res["scenes"]} scenes)', '',
              f'val mIoU (%) on {res["data"]["n_val"]} validation images, '
              f'{res["schedule"]["student_iters"]} student iterations, '
@@ -382,7 +396,9 @@ def plot_ablation(out_png: str, res: dict) -> str:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel('val mIoU (%)')
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f'SCTNet-S with and without SIAM, {len(res["seeds"])} seeds '
+    student = osp.splitext(osp.basename(res.get('student_config',
+                                                 STUDENT_CFG)))[0]
+    fig.suptitle(f'{student} with and without SIAM, {len(res["seeds"])} seeds '
                  f'({res["scenes"]} scenes, '
                  f'{res["schedule"]["student_iters"]} iterations)\nblack: '
                  'mean +- std', fontsize=9)
@@ -449,9 +465,18 @@ def run_ablation(out_dir: str,
                  imagenet_spec: Optional[dict] = None,
                  backbone: Optional[str] = None,
                  demo_dirs: Sequence[str] = ('demo_output', ),
-                 verbose: bool = False) -> dict:
+                 verbose: bool = False,
+                 student_config: str = STUDENT_CFG,
+                 teacher_config: str = TEACHER_CFG) -> dict:
     """The whole ablation into ``out_dir`` (paths relative to the
-    repository root). Returns what ``ablation.json`` holds."""
+    repository root). Returns what ``ablation.json`` holds.
+
+    ``student_config``/``teacher_config``: another student (any config
+    with an ``EncoderDecoderDistill`` model, e.g. DDRNet-23-slim of
+    configs/siam) or teacher (any MMSegmentation segmentor whose head has a
+    SIAM split); the pretrained start needs an SCTNet backbone (the
+    pretraining recipe exports one).
+    """
     t_start = time.time()
     quiet = not verbose
     if seeds < 1:
@@ -465,18 +490,27 @@ def run_ablation(out_dir: str,
     starts = [s for s in STARTS if s in starts]
     if not starts:
         raise ConfigError(f'--start must name one of {STARTS}')
+    student_cfg = load_config(student_config)
+    load_config(teacher_config)
+    if 'pretrained' in starts and student_cfg.model.backbone.get(
+            'type') != 'SCTNet':
+        raise ConfigError(
+            f'--start pretrained: the student of {student_config} has a '
+            f'{student_cfg.model.backbone.get("type")} backbone; the '
+            'pretrained start exists for SCTNet (configs/pretrain/ exports '
+            'an SCTNet backbone): pass --start scratch')
     os.makedirs(out_dir, exist_ok=True)
     steps = 3 + ('pretrained' in starts)
     step = iter(range(1, steps + 1))
     res = dict(scenes=scenes, seeds=list(range(seeds)), machine=_machine(),
-               out_dir=out_dir, seconds={})
+               out_dir=out_dir, seconds={}, student_config=student_config,
+               teacher_config=teacher_config)
 
     print(f'[{next(step)}/{steps}] data ({scenes} scenes)')
     data = prepare_data(data_root, n_train, n_val, size, data_seed, scenes)
     res['data'] = data
     res['seconds']['data'] = data['seconds']
     common = data_options(data_root, batch_size, num_workers)
-    student_cfg = load_config(STUDENT_CFG)
     res['schedule'] = dict(
         student_iters=student_iters or student_cfg.train_cfg.max_iters,
         batch_size=batch_size or student_cfg.train_dataloader.batch_size,
@@ -491,7 +525,7 @@ def run_ablation(out_dir: str,
     print(f'[{next(step)}/{steps}] teacher')
     t0 = time.time()
     res['teacher'] = get_teacher(out_dir, data, common, teacher_iters,
-                                 demo_dirs, teacher, quiet)
+                                 demo_dirs, teacher, quiet, teacher_config)
     res['seconds']['teacher'] = round(time.time() - t0, 1)
     teacher_file = res['teacher']['file']
 
@@ -540,8 +574,11 @@ def run_ablation(out_dir: str,
                       f'{"SIAM" if arm == "siam" else "no SIAM"}')
                 key = dict(key_base, options=opts, iters=student_iters,
                            seed=seed, arm=arm)
+                if student_config != STUDENT_CFG:  # (demo runs keep keys)
+                    key['config'] = student_config
                 r = train_arm(out_dir, start, seed, arm, opts, teacher_file,
-                              student_iters, key, quiet)
+                              student_iters, key, quiet,
+                              config=student_config)
                 print(f'    val mIoU {r["mIoU"]:.2f} ({r["seconds"]:.0f} s)')
                 pair[arm] = r
                 runs.append(r)

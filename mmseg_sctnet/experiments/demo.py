@@ -246,13 +246,16 @@ def train_student(out_dir: str, options: Sequence[str] = (),
                   iters: Optional[int] = None,
                   seed: Optional[int] = None,
                   work_name: str = 'student', quiet: bool = True,
-                  hooks: Sequence = (), amp: bool = False) -> dict:
-    """Step 4: SCTNet-S in ``out_dir/<work_name>``, with SIAM from
-    ``teacher_file``, or without SIAM (``model.use_siam=False``) when it is
-    None. ``seed``: ``randomness.seed`` (initial weights and data order);
-    the same seed gives the same start with and without SIAM. ``amp``:
-    mixed precision (``tools/train.py --amp``: fp16 on a CUDA GPU, bf16 on
-    a CPU with native bf16, refused elsewhere)."""
+                  hooks: Sequence = (), amp: bool = False,
+                  config: str = STUDENT_CFG) -> dict:
+    """Step 4: the student of ``config`` (SCTNet-S by default; any config
+    with an ``EncoderDecoderDistill`` model, e.g. those of configs/siam) in
+    ``out_dir/<work_name>``, with SIAM from ``teacher_file``, or without
+    SIAM (``model.use_siam=False``) when it is None. ``seed``:
+    ``randomness.seed`` (initial weights and data order); the same seed
+    gives the same start with and without SIAM. ``amp``: mixed precision
+    (``tools/train.py --amp``: fp16 on a CUDA GPU, bf16 on a CPU with
+    native bf16, refused elsewhere)."""
     opts = list(options) + iters_options(iters)
     if teacher_file is None:
         opts.append('model.use_siam=False')
@@ -260,7 +263,7 @@ def train_student(out_dir: str, options: Sequence[str] = (),
         opts.append(f'model.siam_head.teacher_checkpoint={teacher_file}')
     if seed is not None:
         opts.append(f'randomness.seed={seed}')
-    out = train_run(STUDENT_CFG, osp.join(out_dir, work_name), opts, quiet,
+    out = train_run(config, osp.join(out_dir, work_name), opts, quiet,
                     hooks, amp=amp)
     out.update(use_siam=teacher_file is not None, seed=seed)
     return out

@@ -1,10 +1,9 @@
-# The schedule of the SCTNet-S demo (configs/demo/sctnet-s_demo_cityscapes.py)
-# for the students of configs/siam, so that every student of the demo data
-# trains alike: the official optimiser (AdamW, heads lr x10, the frozen
+# The students' schedule on the demo data (configs/demo/sctnet-s_demo_cityscapes.py
+# and the students of configs/siam), so that every student trains alike: the official optimiser (AdamW, heads lr x10, the frozen
 # teacher left out; configs/_base_/schedules/schedule_160k.py) at lr 1e-3,
 # a 20-iteration linear warm-up and a poly decay over 200 iterations.
-# Same scheduler layout as the demo (param_scheduler.0 = warm-up, .1 = poly),
-# so the demo's --cfg-options for another length apply unchanged.
+# param_scheduler.0 is the warm-up, .1 the poly decay: tools/demo.py's
+# --cfg-options for another length rely on that layout.
 _base_ = ['../../_base_/schedules/schedule_160k.py']
 max_iters = 200
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
