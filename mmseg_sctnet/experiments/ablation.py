@@ -254,11 +254,11 @@ def train_arm(out_dir: str, start: str, seed: int, arm: str,
               options: Sequence[str], teacher_file: Optional[str],
               iters: Optional[int], key: dict, quiet: bool = True,
               reuse_dirs: Sequence[str] = (),
-              config: str = STUDENT_CFG) -> dict:
+              config: str = STUDENT_CFG, amp: bool = False) -> dict:
     """One student run (``out_dir/<start>/seed<seed>/<arm>``), or its
     recorded result when the same run finished before (same ``key``) here
     or in one of ``reuse_dirs``. ``arm``: ``'no_siam'``, or a SIAM arm
-    (``'siam'``, ``'siam_x0.1'``, ...: SIAM from ``teacher_file``)."""
+    (any other name: SIAM from ``teacher_file``). ``amp``: ``--amp``."""
     work_name = osp.join(start, f'seed{seed}', arm)
     record = osp.join(out_dir, work_name, 'result.json')
     for folder in (out_dir, *reuse_dirs):
@@ -274,13 +274,14 @@ def train_arm(out_dir: str, start: str, seed: int, arm: str,
     run = train_student(out_dir, list(options) +
                         ['val_evaluator.type=PerClassIoUMetric'],
                         teacher_file if arm != 'no_siam' else None, iters,
-                        seed, work_name, quiet, hooks=[hook], config=config)
+                        seed, work_name, quiet, hooks=[hook], config=config,
+                        amp=amp)
     train, val = read_scalars(run['log_dir'])
     out = dict(
         key=key, start=start, seed=seed, arm=arm, mIoU=run.get('val_mIoU'),
         per_class=run.get('per_class'),
         val_curve=[(r['step'], round(float(r['mIoU']), 2)) for r in val],
-        seconds=run['seconds'], max_iters=run['max_iters'],
+        seconds=run['seconds'], max_iters=run['max_iters'], amp=amp,
         command=run['command'], log_dir=_display(run['log_dir']),
         checkpoint=run['checkpoint'], losses=loss_balance(train), **hook.record)
     with open(record, 'w') as f:
