@@ -7,7 +7,9 @@ Commands are taken from ```bash / ```shell / ```sh / ```console blocks
 ``$ `` prompts dropped, ``&&``/``;``/``|`` chains split. For each command:
 
 * ``python SCRIPT`` / ``bash SCRIPT``: the script exists; for Python scripts
-  every ``--flag`` appears in the script's ``--help`` output;
+  every ``--flag`` appears in the script's ``--help`` output (for a script
+  with subcommands, ``python SCRIPT SUB --flag``: in ``SCRIPT SUB
+  --help``);
 * ``python -m mmseg_sctnet...``: every ``--flag`` appears in its ``--help``
   (other modules, e.g. pytest, are not checked);
 * ``make TARGET [VAR=value]``: the target and variables are in the Makefile;
@@ -32,7 +34,7 @@ DOCS = [
     'README.md', 'docs/getting_started.md', 'docs/custom_dataset.md',
     'docs/faq.md', 'docs/dataset_prepare.md', 'docs/demo.md',
     'docs/speed.md', 'docs/deploy.md', 'docs/reliability.md',
-    'CONTRIBUTING.md', 'docs/pretrain.md'
+    'CONTRIBUTING.md', 'docs/pretrain.md', 'docs/siam.md'
 ]
 SHELL_LANGS = {'bash', 'sh', 'shell', 'console', 'zsh'}
 PLAIN_STARTS = ('python', 'bash', 'make')
@@ -44,6 +46,8 @@ REPO_EXTS = ('.py', '.sh', '.yaml', '.yml', '.json', '.md', '.txt', '.cfg',
              '.toml', '.ini')
 WRAPPERS = {'time', 'nohup', 'sudo', 'env', 'exec'}
 PYTHONS = re.compile(r'^(\S*/)?python(3(\.\d+)?)?$')
+#: a first argument that may be a subcommand (no path, no option)
+SUBCOMMAND = re.compile(r'^[a-z][a-z0-9-]*$')
 
 
 # ----------------------------------------------------------------------
@@ -176,7 +180,8 @@ import contextlib, io, json, os, runpy, sys
 out = {}
 for kind, name in json.loads(sys.argv[1]):
     buf = io.StringIO()
-    sys.argv = [name, '--help']
+    name, _, sub = name.partition(' ')
+    sys.argv = [name] + ([sub] if sub else []) + ['--help']
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             if kind == 'script':
@@ -192,7 +197,7 @@ for kind, name in json.loads(sys.argv[1]):
         code = e.code or 0
     except BaseException as e:  # noqa
         code = repr(e)
-    out[name] = [code, buf.getvalue()]
+    out[' '.join(sys.argv[:-1])] = [code, buf.getvalue()]
 print('@@HELP@@' + json.dumps(out))
 '''
 
@@ -221,8 +226,8 @@ def _run_helps(entries, root):
     for kind, name in entries:
         code, text = res.get(name, [1, ''])
         if code != 0:
-            cmd = [sys.executable, name, '--help'] if kind == 'script' else [
-                sys.executable, '-m', name, '--help']
+            cmd = [sys.executable, *name.split(' '), '--help'] if (
+                kind == 'script') else [sys.executable, '-m', name, '--help']
             p = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
                                timeout=300)
             code, text = p.returncode, p.stdout + p.stderr
@@ -257,6 +262,8 @@ def plan(commands):
             elif toks[1].endswith('.py') and osp.isfile(
                     osp.join(ROOT, toks[1])):
                 need.add(('script', toks[1]))
+                if len(toks) > 2 and SUBCOMMAND.match(toks[2]):
+                    need.add(('script', f'{toks[1]} {toks[2]}'))
     return need
 
 
@@ -289,6 +296,8 @@ def check_commands(commands, root=ROOT, helps=None):
                     problems.append(f'{where}: no script {script}')
                     continue
                 flags_from, args = script, args[1:]
+                if args and SUBCOMMAND.match(args[0]):
+                    flags_from, args = f'{script} {args[0]}', args[1:]
         elif toks[0] == 'bash' and args:
             script = args[0]
             if not is_exempt(script) and not osp.isfile(osp.join(

@@ -53,10 +53,11 @@ def run_training_study(out_dir: str,
                        data_root: str = DEFAULT_DATA_ROOT,
                        student_iters: Optional[int] = None,
                        num_workers: Optional[int] = None,
-                       verbose: bool = False) -> dict:
+                       verbose: bool = False,
+                       teacher_iters: Optional[int] = None) -> dict:
     """The study into ``out_dir`` (paths relative to the repository root);
     ``teacher``: a converted demo teacher (else found or trained as the
-    ablation does)."""
+    ablation does, ``teacher_iters`` iterations)."""
     t0 = time.time()
     quiet = not verbose
     if seeds < 1:
@@ -70,7 +71,7 @@ def run_training_study(out_dir: str,
     data = prepare_data(data_root)
     teacher = get_teacher(out_dir, data, data_options(data_root, None,
                                                       num_workers),
-                          None, ('demo_output', ), teacher, quiet)
+                          teacher_iters, ('demo_output', ), teacher, quiet)
     res = dict(seeds=list(range(seeds)), batches=list(batches), amp=amp,
                machine=_machine(), base_batch_size=base_batch,
                base_lr=base_lr, student_iters=student_iters or
