@@ -25,24 +25,15 @@ fi
 CONFIG=$1
 GPUS=$2
 shift 2
-TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$TOOLS")"
-if [ -z "${PYTHON:-}" ]; then
-    if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
-        PYTHON="$ROOT/.venv/bin/python"
-    else
-        PYTHON=python
-    fi
-fi
+# shellcheck source=tools/_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 MASTER_PORT=${MASTER_PORT:-${PORT:-29500}}
 
-# a name only: the ranks of this node write it (atomically) when they stop
-STOP_FILE=$(mktemp -u "${TMPDIR:-/tmp}/sctnet-stop.XXXXXXXX")
-trap 'rm -f "$STOP_FILE"' EXIT
-export SCTNET_STOP_FILE=$STOP_FILE
+# the ranks of this node write it when a signal stops them
+stop_file "${TMPDIR:-/tmp}"
 
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
@@ -68,12 +59,5 @@ forward() {
 trap 'forward TERM' TERM
 trap 'forward USR1' USR1
 
-status=0
-while :; do
-    wait "$LAUNCHER" && status=0 || status=$?
-    kill -0 "$LAUNCHER" 2>/dev/null || break   # else: a trapped signal
-done
-if [ -s "$STOP_FILE" ]; then
-    status=75
-fi
-exit "$status"
+wait_launcher "$LAUNCHER"
+exit "$STATUS"

@@ -13,13 +13,6 @@
 # dist_train.sh. The work: speed/gpu_check.py,
 # mmseg_sctnet/benchmark/gpu_check.py.
 set -euo pipefail
-TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$TOOLS")"
-if [ -z "${PYTHON:-}" ]; then
-    if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
-        PYTHON="$ROOT/.venv/bin/python"
-    else
-        PYTHON=python
-    fi
-fi
+# shellcheck source=tools/_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 exec "$PYTHON" "$ROOT/speed/gpu_check.py" "$@"

@@ -35,21 +35,11 @@ CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-}
 SIGNAL_TIME=${SIGNAL_TIME:-120}
 REQUEUE=${REQUEUE:-1}
-TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(dirname "$TOOLS")"
-if [ -z "${PYTHON:-}" ]; then
-    if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
-        PYTHON="$ROOT/.venv/bin/python"
-    else
-        PYTHON=python
-    fi
-fi
-# a name only, in a folder every node sees (the repository, whose tools/
-# every task runs): the ranks write it (atomically) when they stop
-STOP_DIR=${STOP_DIR:-$ROOT}
-STOP_FILE=$(mktemp -u "$STOP_DIR/.sctnet-stop.XXXXXXXX")
-trap 'rm -f "$STOP_FILE"' EXIT
-export SCTNET_STOP_FILE=$STOP_FILE
+# shellcheck source=tools/_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+# in a folder every node sees (the repository, whose tools/ every task
+# runs): the ranks write it when a signal stops them
+stop_file "${STOP_DIR:-$ROOT}"
 
 # shellcheck disable=SC2086
 srun -p "$PARTITION" \
@@ -67,14 +57,8 @@ SRUN=$!
 trap 'kill -s TERM "$SRUN" 2>/dev/null || true' TERM
 trap 'kill -s USR1 "$SRUN" 2>/dev/null || true' USR1
 
-status=0
-while :; do
-    wait "$SRUN" && status=0 || status=$?
-    kill -0 "$SRUN" 2>/dev/null || break   # else: a trapped signal
-done
-if [ -s "$STOP_FILE" ]; then
-    status=75
-fi
+wait_launcher "$SRUN"
+status=$STATUS
 if [ "$status" -eq 75 ] && [ "$REQUEUE" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
     echo "slurm_train.sh: training stopped with a checkpoint; requeueing" \
         "job $SLURM_JOB_ID (REQUEUE=0 to leave it)" >&2
