@@ -82,10 +82,11 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None, on_runner=None):
     args = parse_args(argv)
-    return test(args.config, args.checkpoint, args.work_dir, args.out,
-                args.show_dir, args.metrics_json, args.eval, args.tta,
-                args.cfg_options, args.launcher, on_runner,
-                args.format_only)
+    return test(args.config, args.checkpoint, args.launcher, on_runner,
+                work_dir=args.work_dir, out=args.out, show_dir=args.show_dir,
+                metrics_json=args.metrics_json, eval_metrics=args.eval,
+                tta=args.tta, cfg_options=args.cfg_options,
+                format_only=args.format_only)
 
 
 if __name__ == '__main__':

@@ -77,9 +77,11 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    return train(args.config, args.work_dir, args.resume, args.amp,
-                 args.cfg_options, args.allow_dataset_warnings,
-                 args.launcher, auto_scale_lr=args.auto_scale_lr)
+    return train(args.config, args.launcher, work_dir=args.work_dir,
+                 resume=args.resume, amp=args.amp,
+                 cfg_options=args.cfg_options,
+                 allow_dataset_warnings=args.allow_dataset_warnings,
+                 auto_scale_lr=args.auto_scale_lr)
 
 
 if __name__ == '__main__':

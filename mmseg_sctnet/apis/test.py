@@ -6,7 +6,7 @@ for; or, ``format_only``, write the Cityscapes test-server files
 The pieces (config and path checks, the model to test, TTA, the runner)
 are :mod:`mmseg_sctnet.engine.evaluation_run`, which the demo reuses.
 """
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 from mmengine.logging import print_log
 
@@ -18,23 +18,20 @@ from ..io.files import write_json
 __all__ = ['test', 'SUPPORTED_EVAL']
 
 
-def test(config: str,
-         checkpoint: str,
-         work_dir: Optional[str] = None,
-         out: Optional[str] = None,
-         show_dir: Optional[str] = None,
-         metrics_json: Optional[str] = None,
-         eval_metrics: Optional[Sequence[str]] = None,
-         tta: bool = False,
-         cfg_options: Optional[dict] = None,
-         launcher: str = 'none',
-         on_runner: Optional[Callable] = None,
-         format_only: bool = False) -> dict:
+def test(config: str, checkpoint: str, launcher: str = 'none',
+         on_runner: Optional[Callable] = None, **options) -> dict:
     """Everything ``tools/test.py`` does; returns the metrics, per-class
-    values, config and checkpoint (also written to ``metrics_json``)."""
-    cfg = build_test_config(config, checkpoint, work_dir, out, show_dir,
-                            metrics_json, eval_metrics, tta, cfg_options,
-                            launcher, format_only)
+    values, config and checkpoint (also written to ``metrics_json``).
+
+    ``options`` are those of
+    :func:`~mmseg_sctnet.engine.evaluation_run.build_test_config`
+    (``work_dir``, ``out``, ``show_dir``, ``metrics_json``,
+    ``eval_metrics``, ``tta``, ``cfg_options``, ``format_only``);
+    ``on_runner`` is called with the runner before it tests."""
+    cfg = build_test_config(config, checkpoint, launcher=launcher, **options)
+    out, show_dir = options.get('out'), options.get('show_dir')
+    metrics_json = options.get('metrics_json')
+    format_only = options.get('format_only', False)
     init_cpu_distributed(cfg, launcher)
     result = run_test(cfg, on_runner)
     finish_distributed()

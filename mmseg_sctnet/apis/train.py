@@ -5,34 +5,28 @@ The pieces (config and path checks, runner, Ctrl-C handling, CPU-only
 distributed runs) are :mod:`mmseg_sctnet.engine.training_run`, which the demo
 and the experiments reuse.
 """
-from typing import Optional
-
 from mmengine.logging import print_log
 
 from ..engine.distributed import finish_distributed
 from ..engine.training_run import (build_train_config, build_train_runner,
-                                last_checkpoint, run_training)
+                                   last_checkpoint, run_training)
 from ..io.errors import RunStopped
 
 __all__ = ['train']
 
 
-def train(config: str,
-          work_dir: Optional[str] = None,
-          resume: Optional[str] = None,
-          amp: bool = False,
-          cfg_options: Optional[dict] = None,
-          allow_dataset_warnings: bool = False,
-          launcher: str = 'none',
-          auto_scale_lr: bool = False):
+def train(config: str, launcher: str = 'none', **options):
     """Everything ``tools/train.py`` does; returns the finished runner.
+
+    ``options`` are those of
+    :func:`~mmseg_sctnet.engine.training_run.build_train_config`
+    (``work_dir``, ``resume``, ``amp``, ``cfg_options``,
+    ``allow_dataset_warnings``, ``auto_scale_lr``).
 
     A stop on SIGTERM/SIGUSR1 (:class:`~mmseg_sctnet.engine.PreemptionHook`)
     raises :class:`~mmseg_sctnet.io.errors.RunStopped` after every rank has
     finished (``tools/train.py`` exits with status 75)."""
-    cfg = build_train_config(
-        config, work_dir, resume, amp, cfg_options, allow_dataset_warnings,
-        launcher, auto_scale_lr=auto_scale_lr)
+    cfg = build_train_config(config, launcher=launcher, **options)
     try:
         runner = run_training(build_train_runner(cfg, launcher))
     except RunStopped:

@@ -55,6 +55,7 @@ from ..deploy.onnx_export import exportable, write_onnx
 from ..deploy.onnx_runtime import ort_session
 from ..io.errors import DeployUsageError, UserError
 from ..models.deploy_form import switch_to_deploy
+from ..visualization.pyplot import pyplot
 from . import harness as H
 
 BACKENDS = ('eager', 'deploy', 'deploy-compile', 'ort-fp32', 'ort-int8',
@@ -148,9 +149,7 @@ def build_backend(name: str, base: torch.nn.Module, dev: torch.device,
 
 def draw_chart(rows: Dict[str, dict], path: str, title: str) -> None:
     """Horizontal latency bars with the speed-up against eager."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     names = list(rows)
     lat = [rows[n]['latency_ms'] for n in names]
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.6))

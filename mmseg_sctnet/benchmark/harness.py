@@ -114,6 +114,17 @@ def sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+def _timed(model: Callable, inp: torch.Tensor, n: int) -> float:
+    """Seconds of ``n`` calls of ``model(inp)``, the device synchronised
+    before and after."""
+    sync(inp.device)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model(inp)
+    sync(inp.device)
+    return time.perf_counter() - t0
+
+
 def measure(model: Callable,
             inp: torch.Tensor,
             warmup: int = 10,
@@ -127,7 +138,6 @@ def measure(model: Callable,
         dict with ``latency_ms`` (mean per forward), ``fps``
         (images per second: batch / latency), ``iterations``, ``seconds``.
     """
-    dev = inp.device
     batch = inp.shape[0]
     with torch.inference_mode():
         for _ in range(warmup):
@@ -135,23 +145,13 @@ def measure(model: Callable,
         if iters is None:
             n = 1
             while True:
-                sync(dev)
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    model(inp)
-                sync(dev)
-                elapsed = time.perf_counter() - t0
+                elapsed = _timed(model, inp, n)
                 if elapsed >= calib_time:
                     break
                 n *= 2
             iters = max(1, int(math.ceil(n / elapsed * min_time)))
         log(f'  timing {iters} iteration(s)')
-        sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            model(inp)
-        sync(dev)
-        elapsed = time.perf_counter() - t0
+        elapsed = _timed(model, inp, iters)
     latency = elapsed / iters * 1000
     return dict(
         latency_ms=latency,

@@ -33,6 +33,7 @@ from ..deploy.model import (SegmentorWithResize, build_inference_model,
 from ..io.config import resolve_config
 from ..io.errors import DeployUsageError
 from ..models.layers.fold import fuse_conv_bn
+from ..visualization.pyplot import pyplot
 from . import harness as H
 from .flops import SegmentorForward, count_flops, inference_params
 
@@ -211,9 +212,7 @@ def format_table(rows, ref_label) -> str:
 
 
 def draw_chart(rows, path, title, ref_label):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     rows = sorted(rows, key=lambda r: r['fps'])
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.6))
     colors = ['#d62728' if r['name'].startswith('sctnet') else '#7f7f7f'

@@ -25,38 +25,24 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-# Street classes drawn by render_scene, with their Cityscapes trainIds.
+# Street classes drawn by render_scene.
 CLASSES_STREET = ('road', 'sidewalk', 'building', 'pole', 'vegetation', 'sky',
                   'person', 'car')
-CITYSCAPES_TRAIN_ID = dict(
-    road=0,
-    sidewalk=1,
-    building=2,
-    pole=5,
-    vegetation=8,
-    sky=10,
-    person=11,
-    car=13)
-# ADE20K label values (1-based; 0 = other) of the same classes.
-ADE20K_ID = dict(
-    road=7,
-    sidewalk=12,
-    building=2,
-    pole=94,
-    vegetation=5,
-    sky=3,
-    person=13,
-    car=21)
-# COCO-Stuff-10K labelTrainIds (0 = unlabeled, class k of the 171 is k+1).
-COCO_STUFF_ID = dict(
-    road=149,
-    sidewalk=140,
-    building=96,
-    pole=1 + 114,
-    vegetation=169,
-    sky=157,
-    person=1,
-    car=3)
+# The label each on-disk format gives a street class: Cityscapes trainId,
+# ADE20K value (1-based; 0 = other), COCO-Stuff-10K labelTrainId (0 =
+# unlabeled, class k of the 171 is k + 1).
+_FORMAT_IDS = dict(
+    road=(0, 7, 149),
+    sidewalk=(1, 12, 140),
+    building=(2, 2, 96),
+    pole=(5, 94, 1 + 114),
+    vegetation=(8, 5, 169),
+    sky=(10, 3, 157),
+    person=(11, 13, 1),
+    car=(13, 21, 3))
+CITYSCAPES_TRAIN_ID = {c: ids[0] for c, ids in _FORMAT_IDS.items()}
+ADE20K_ID = {c: ids[1] for c, ids in _FORMAT_IDS.items()}
+COCO_STUFF_ID = {c: ids[2] for c, ids in _FORMAT_IDS.items()}
 
 _COLOURS = dict(
     road=(90, 90, 95),

@@ -348,17 +348,13 @@ class LowPrecisionInferencer(SCTNetInferencer):
             the model is built (:func:`~mmseg_sctnet.deploy.dtype.
             check_dtype`: bf16 needs AVX512-BF16/AMX-BF16 on a CPU, fp16 a
             CUDA device).
-        Other arguments as :class:`SCTNetInferencer`.
+        Other arguments (``deploy``, ``checkpoint``, ``scope``) as
+        :class:`SCTNetInferencer`.
     """
 
-    def __init__(self,
-                 model,
-                 weights: Optional[str] = None,
-                 device: Optional[str] = None,
-                 deploy: bool = False,
-                 checkpoint: Optional[dict] = None,
-                 scope: str = 'mmseg',
-                 dtype: str = 'bf16') -> None:
+    def __init__(self, model, weights: Optional[str] = None,
+                 device: Optional[str] = None, dtype: str = 'bf16',
+                 **kwargs) -> None:
         if dtype not in ('bf16', 'fp16'):
             raise DeployUsageError(
                 f'LowPrecisionInferencer runs bf16 or fp16, not {dtype!r}; '
@@ -368,8 +364,7 @@ class LowPrecisionInferencer(SCTNetInferencer):
         check_dtype(dtype, dev)
         self.dtype = dtype
         self.device_type = dev.type
-        super().__init__(model, weights, device=device, deploy=deploy,
-                         checkpoint=checkpoint, scope=scope)
+        super().__init__(model, weights, device=device, **kwargs)
 
     def forward(self, inputs, **kwargs) -> list:
         """:meth:`SCTNetInferencer.forward` under ``torch.autocast``."""

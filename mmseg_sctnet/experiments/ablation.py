@@ -46,6 +46,7 @@ from ..io.checksum import file_sha256
 from ..io.config import load_config
 from ..io.errors import ConfigError, PathError
 from ..pretrain import export_backbone
+from ..visualization.pyplot import pyplot
 from .demo import (DEFAULT_DATA_ROOT, STUDENT_CFG, TEACHER_CFG, _command,
                    _display, _machine, convert, data_options, iters_options,
                    prepare_data, read_scalars, train_run, train_student)
@@ -371,9 +372,7 @@ def write_table(out_png: str, res: dict) -> str:
 def plot_ablation(out_png: str, res: dict) -> str:
     """Every seed a point, the two arms side by side (a line joins the two
     runs of one seed), one panel per start; mean +- std as error bars."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     starts = list(res['starts'])
     fig, axes = plt.subplots(1, len(starts),
                              figsize=(max(4.2 * len(starts), 6.4), 4.4),
@@ -399,9 +398,9 @@ def plot_ablation(out_png: str, res: dict) -> str:
     axes[0][0].legend(fontsize=7)
     student = osp.splitext(osp.basename(res.get('student_config',
                                                  STUDENT_CFG)))[0]
-    fig.suptitle(f'{student} with and without SIAM, {len(res["seeds"])} seeds '
-                 f'({res["scenes"]} scenes, '
-                 f'{res["schedule"]["student_iters"]} iterations)\nblack: '
+    fig.suptitle(f'{student} with and without SIAM\n{len(res["seeds"])} '
+                 f'seeds, {res["scenes"]} scenes, '
+                 f'{res["schedule"]["student_iters"]} iterations; black: '
                  'mean +- std', fontsize=9)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
@@ -413,9 +412,7 @@ def plot_loss_balance(out_png: str, res: dict) -> str:
     """Per start: the SIAM arm's CE terms and each alignment term (weighted,
     as optimised; mean over seeds) and the no-SIAM arm's CE, over the
     iterations (log scale)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     starts = list(res['starts'])
     fig, axes = plt.subplots(1, len(starts), figsize=(6 * len(starts), 4.2),
                              sharey=True, squeeze=False)

@@ -37,15 +37,16 @@ from mmengine.runner import Runner
 from ..datasets import CLASSES_STREET, make_cityscapes
 from ..engine.amp import amp_optim_wrapper
 from ..engine.distributed import cuda_available
-from ..engine.runner import QuietConsoleRunner
 from ..engine.evaluation_run import build_test_config, run_test
+from ..engine.runner import QuietConsoleRunner
 from ..engine.training_run import (build_train_config, build_train_runner,
-                                last_checkpoint, run_training)
+                                   last_checkpoint, run_training)
 from ..io.config import REPO_ROOT
 from ..io.cpu import cpu_family_model, cpu_model
 from ..io.errors import ConfigError, PathError
 from ..io.files import write_json
 from ..pretrain.teacher import convert_teacher
+from ..visualization.pyplot import pyplot
 
 __all__ = [
     'TEACHER_CFG', 'STUDENT_CFG', 'DEFAULT_DATA_ROOT', 'repo_path',
@@ -318,9 +319,7 @@ def plot_curves(out_png: str, student: dict, teacher: Optional[dict] = None,
                 title: str = '') -> str:
     """Training losses of the student and val mIoU of student and teacher
     over the iterations, from their scalars."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     s_train, s_val = read_scalars(student['log_dir'])
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
     for k in CURVE_TERMS:

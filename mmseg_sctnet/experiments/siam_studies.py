@@ -24,17 +24,17 @@ import os
 import os.path as osp
 import statistics
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from ..engine.same_start_hook import is_ce_term
 from ..io.checksum import file_sha256
 from ..io.config import load_config
 from ..io.errors import ConfigError, PathError
 from ..io.files import write_json
+from ..visualization.pyplot import pyplot
 from .ablation import (SIAM_TERMS, check_same_start, get_teacher, summarize,
                        train_arm)
-from .demo import (STUDENT_CFG, _display, _machine, data_options,
-                   prepare_data)
+from .demo import STUDENT_CFG, _display, _machine, data_options, prepare_data
 
 __all__ = [
     'official_weights', 'weight_options', 't_interval', 'align_ce_ratio',
@@ -192,26 +192,39 @@ def prereg_report(runs: Dict[int, str], out_dir: str,
             scenes=abl['scenes'], schedule=abl['schedule'],
             backbone=abl.get('pretrain', {}).get('output'),
             commands=sorted({x['command'] for x in runs_}))
+    return write_report(res, out_dir, 'prereg', _prereg_table,
+                        _plot_prereg)
+
+
+def write_report(res: dict, out_dir: str, stem: str,
+                 table: Callable[[dict], List[str]],
+                 plot: Callable[[dict], None]) -> dict:
+    """A study's outputs in ``out_dir``: ``<stem>.md`` (the lines of
+    ``table``, also printed), ``<stem>.png`` (``plot``) and
+    ``<stem>.json`` (``res`` with the three paths under ``files``)."""
     os.makedirs(out_dir, exist_ok=True)
-    res['files'] = dict(json=osp.join(out_dir, 'prereg.json'),
-                        table=osp.join(out_dir, 'prereg.md'),
-                        plot=osp.join(out_dir, 'prereg.png'))
-    _write_prereg_table(res)
-    _plot_prereg(res)
+    res['files'] = dict(json=osp.join(out_dir, f'{stem}.json'),
+                        table=osp.join(out_dir, f'{stem}.md'),
+                        plot=osp.join(out_dir, f'{stem}.png'))
+    text = '\n'.join(table(res)) + '\n'
+    with open(res['files']['table'], 'w') as f:
+        f.write(text)
+    plot(res)
     write_json(res['files']['json'], res, overwrite=True)
-    with open(res['files']['table']) as f:
-        print(f.read())
+    print(text)
     return res
 
 
-def _fmt_ci(ci: dict) -> str:
+def format_interval(ci: dict) -> str:
+    """``+mean +- std [+low, +high]`` of :func:`t_interval` (the mean alone
+    for one value)."""
     if ci.get('low') is None:
         return f'{ci["mean"]:+.2f}'
     return (f'{ci["mean"]:+.2f} +- {ci["std"]:.2f} '
             f'[{ci["low"]:+.2f}, {ci["high"]:+.2f}]')
 
 
-def _write_prereg_table(res: dict) -> None:
+def _prereg_table(res: dict) -> List[str]:
     lines = ['# Pre-registered SIAM experiment: context scenes', '',
              'val mIoU (%), SCTNet-S, pretrained start; difference = SIAM - '
              'no SIAM of the same seed; interval: 95 % t-interval of the '
@@ -230,22 +243,19 @@ def _write_prereg_table(res: dict) -> None:
                 f'{c["car"]:.1f} |')
         lines.append('| SIAM - no SIAM | ' + ' | '.join(
             f'{v:+.2f}' for v in r['difference']) +
-            f' | {_fmt_ci(r["interval"])} | | |')
+            f' | {format_interval(r["interval"])} | | |')
         ratio = r['ratio_align_to_ce']
         picks = [ratio[0], ratio[len(ratio) // 2], ratio[-1]] if ratio else []
         lines += ['', f'Reading: **{r["reading"]}** (mean difference '
-                  f'{_fmt_ci(r["interval"])}). Alignment/CE ratio (mean '
-                  'over seeds) at iterations ' + ', '.join(
+                  f'{format_interval(r["interval"])}). Alignment/CE ratio '
+                  '(mean over seeds) at iterations ' + ', '.join(
                       f'{s}: {v:.1f}' for s, v in picks) +
                   f'. Teacher val mIoU {r["teacher"]}.', '']
-    with open(res['files']['table'], 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    return lines
 
 
 def _plot_prereg(res: dict) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     lengths = list(res['lengths'])
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, length in enumerate(lengths):
@@ -368,16 +378,8 @@ def run_sensitivity(out_dir: str,
                                   f'{scene} ({arm})', seed)
         res['scenes'][scene] = _summarize_scene(runs, scales, teacher)
     res['seconds'] = round(time.time() - t0, 1)
-    os.makedirs(out_dir, exist_ok=True)
-    res['files'] = dict(json=osp.join(out_dir, 'sensitivity.json'),
-                        table=osp.join(out_dir, 'sensitivity.md'),
-                        plot=osp.join(out_dir, 'sensitivity.png'))
-    _write_sensitivity_table(res)
-    _plot_sensitivity(res)
-    write_json(res['files']['json'], res, overwrite=True)
-    with open(res['files']['table']) as f:
-        print(f.read())
-    return res
+    return write_report(res, out_dir, 'sensitivity', _sensitivity_table,
+                        _plot_sensitivity)
 
 
 def _summarize_scene(runs: List[dict], scales, teacher: dict) -> dict:
@@ -401,7 +403,7 @@ def _summarize_scene(runs: List[dict], scales, teacher: dict) -> dict:
     return out
 
 
-def _write_sensitivity_table(res: dict) -> None:
+def _sensitivity_table(res: dict) -> List[str]:
     seeds = res['seeds']
     w = ', '.join(f'{v:g}' for v in res['weights'])
     lines = ['# Loss-balance sensitivity of SIAM', '',
@@ -424,15 +426,12 @@ def _write_sensitivity_table(res: dict) -> None:
                 f'| {scene} | {scale} | ' + ' | '.join(
                     f'{v:.2f}' for v in s['siam']) +
                 f' | {s["siam_summary"]["mean"]:.2f} | '
-                f'{_fmt_ci(s["interval"])} | {end:.2f} |')
-    with open(res['files']['table'], 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+                f'{format_interval(s["interval"])} | {end:.2f} |')
+    return lines
 
 
 def _plot_sensitivity(res: dict) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     scenes = list(res['scenes'])
     fig, axes = plt.subplots(1, len(scenes), figsize=(5.5 * len(scenes), 4),
                              squeeze=False)

@@ -16,19 +16,18 @@ value goes to ``training_study.json``; the table to ``.md``; a chart to
 ``.png``. Runs finished before with the same settings are reused.
 """
 import os
-import os.path as osp
 import statistics
 import time
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ..io.checksum import file_sha256
 from ..io.config import load_config
 from ..io.errors import ConfigError
-from ..io.files import write_json
+from ..visualization.pyplot import pyplot
 from .ablation import get_teacher, summarize, train_arm
 from .demo import (DEFAULT_DATA_ROOT, STUDENT_CFG, _machine, data_options,
                    prepare_data)
-from .siam_studies import t_interval
+from .siam_studies import format_interval, t_interval, write_report
 
 __all__ = ['BATCHES', 'run_training_study', 'variants']
 
@@ -117,18 +116,11 @@ def run_training_study(out_dir: str,
         inits.setdefault(r['seed'], set()).add(r.get('init_sha256'))
     res['same_start_per_seed'] = all(len(v) == 1 for v in inits.values())
     res['seconds'] = round(time.time() - t0, 1)
-    res['files'] = dict(json=osp.join(out_dir, 'training_study.json'),
-                        table=osp.join(out_dir, 'training_study.md'),
-                        plot=osp.join(out_dir, 'training_study.png'))
-    _write_table(res, ref)
-    _plot(res)
-    write_json(res['files']['json'], res, overwrite=True)
-    with open(res['files']['table']) as f:
-        print(f.read())
-    return res
+    return write_report(res, out_dir, 'training_study',
+                        lambda r: _table(r, ref), _plot)
 
 
-def _write_table(res: dict, ref: str) -> None:
+def _table(res: dict, ref: str) -> List[str]:
     seeds = res['seeds']
     lines = ['# Demo student: batch size and mixed precision', '',
              f'SCTNet-S with SIAM (street scenes, from scratch, '
@@ -142,24 +134,18 @@ def _write_table(res: dict, ref: str) -> None:
              + ' | mean +- std | difference | seconds (mean) |',
              '|---|---:|' + '---:|' * (len(seeds) + 3)]
     for name, s in res['summary'].items():
-        ci = s['interval']
-        diff = '' if ci is None else (
-            f'{ci["mean"]:+.2f} +- {ci["std"]:.2f} '
-            f'[{ci["low"]:+.2f}, {ci["high"]:+.2f}]' if ci.get('low')
-            is not None else f'{ci["mean"]:+.2f}')
+        diff = '' if s['interval'] is None else format_interval(
+            s['interval'])
         lines.append(
             f'| {name} | {s["lr"]:g} | ' + ' | '.join(
                 f'{v:.2f}' for v in s['mIoU']) +
             f' | {s["stats"]["mean"]:.2f} +- {s["stats"]["std"]:.2f} | '
             f'{diff} | {statistics.fmean(s["seconds"]):.0f} |')
-    with open(res['files']['table'], 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    return lines
 
 
 def _plot(res: dict) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     names = list(res['summary'])
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for i, seed in enumerate(res['seeds']):

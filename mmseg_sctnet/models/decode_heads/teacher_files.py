@@ -104,27 +104,24 @@ def _describe_backbone(state, prefix: str) -> str:
     """The backbone under ``prefix`` as far as its keys tell: MiT, Swin
     and ConvNeXt with their widths and depths, else a tensor count."""
     p = re.escape(prefix)
-    # ConvNeXt (mmpretrain): downsample_layers.<i>, stages.<i>.<block>
-    depth = _stage_depths(
-        state, p + r'stages\.(\d+)\.(\d+)\.depthwise_conv\.')
-    if depth:
-        n = max(depth) + 1
-        widths = []
-        for i in range(n):
-            key = f'{prefix}stages.{i}.0.depthwise_conv.weight'
-            widths.append(int(state[key].shape[0]) if key in state else None)
-        return (f'ConvNeXt (stage widths {widths}, depths '
-                f'{[len(depth.get(i, ())) for i in range(n)]})')
-    # Swin (mmseg): stages.<i>.blocks.<block>
-    depth = _stage_depths(state, p + r'stages\.(\d+)\.blocks\.(\d+)\.')
-    if depth:
-        n = max(depth) + 1
-        widths = []
-        for i in range(n):
-            key = f'{prefix}stages.{i}.blocks.0.norm1.weight'
-            widths.append(int(state[key].shape[0]) if key in state else None)
-        return (f'Swin (stage widths {widths}, depths '
-                f'{[len(depth.get(i, ())) for i in range(n)]})')
+    # (name, the keys of block <b> of stage <i>, the tensor whose first
+    # dimension is the stage width: {i} its stage)
+    kinds = (
+        # ConvNeXt (mmpretrain): stages.<i>.<block>
+        ('ConvNeXt', r'stages\.(\d+)\.(\d+)\.depthwise_conv\.',
+         'stages.{i}.0.depthwise_conv.weight'),
+        # Swin (mmseg): stages.<i>.blocks.<block>
+        ('Swin', r'stages\.(\d+)\.blocks\.(\d+)\.',
+         'stages.{i}.blocks.0.norm1.weight'))
+    for name, blocks, width_key in kinds:
+        depth = _stage_depths(state, p + blocks)
+        if depth:
+            n = max(depth) + 1
+            keys = [prefix + width_key.format(i=i) for i in range(n)]
+            widths = [int(state[k].shape[0]) if k in state else None
+                      for k in keys]
+            return (f'{name} (stage widths {widths}, depths '
+                    f'{[len(depth.get(i, ())) for i in range(n)]})')
     n = sum(1 for k in state if k.startswith(prefix))
     return f'a backbone of {n} tensors'
 
