@@ -1,25 +1,27 @@
 """``tools/test.py CONFIG CKPT --tta`` on every shipped config.
 
-Every config gets a TTA pipeline (``mmseg_sctnet.engine.evaluation_run.tta_pipeline``,
-built from its test pipeline): MMSegmentation's ratios (0.5 to 1.75)
+Every config carries a TTA pipeline (the one
+``mmseg_sctnet.engine.evaluation_run.tta_pipeline`` builds from its test
+pipeline): MMSegmentation's ratios (0.5 to 1.75)
 and flips (off, on) around the config's own test scale (Cityscapes Seg50
 1024x512, Seg75 1536x768, Seg100 2048x1024, ...). For each config, on
 generated data in its real layout, the test split is read through the
 config's TTA pipeline and the model is wrapped in its ``tta_model`` as
 ``tools/test.py --tta`` does; one image goes through ``test_step``: the
 merged prediction must be the mean probability of the views run one by one,
-and the metric must equal an independent IoU computation. To keep this cheap on a CPU every Resize scale is divided by
-the same factor (ratios, flips and order unchanged). One real
-``tools/test.py ... --tta`` run on the demo config keeps its real scales.
+and the metric must equal an independent IoU computation. To keep this cheap
+on a CPU every Resize scale is divided by the same factor (ratios, flips and
+order unchanged). Every config carries that TTA as its ``tta_pipeline``, which
+MMSegmentation's own test.py reads; tests/test_stock_scripts.py runs the real
+``tools/test.py --tta`` and the stock one on the demo config at its real
+scales.
 """
 import copy
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 from helpers.configs import SHIPPED, config_id, make_data, point_to
-from helpers.tools import PY, run
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmseg.registry import DATASETS, METRICS, MODELS
@@ -58,8 +60,11 @@ def _as_tools_test_does(cfg):
 @pytest.mark.parametrize('config', SHIPPED, ids=config_id)
 def test_tta_on_every_shipped_config(config, tmp_path):
     cfg = Config.fromfile(config)
-    assert cfg.get('tta_pipeline') is None  # built from the test pipeline
-    pipeline = tta_pipeline(cfg)
+    # the config carries its TTA (MMSegmentation's own test.py --tta reads
+    # it as it is), and it is the one built from its test pipeline
+    pipeline = cfg.get('tta_pipeline')
+    assert pipeline and 'tta_model' in cfg, config_id(config)
+    assert pipeline == tta_pipeline(Config(dict(cfg, tta_pipeline=None)))
     scales, flips, load_ann, pack = _tta_transforms(pipeline)
     # multi-scale around this config's test scale, then both flips
     test_scale = next(t['scale'] for t in cfg.test_pipeline
@@ -133,9 +138,11 @@ def _miou(pred, gt, num_classes, ignore_index):
 
 
 def test_tta_pipeline_follows_the_test_pipeline():
-    """A child config that changes the test scale or img_ratios gets the
-    matching TTA; a pipeline without a scaled Resize is refused."""
+    """A child config that changes the test scale or img_ratios and sets
+    ``tta_pipeline = None`` gets the matching TTA from tools/test.py; a
+    pipeline without a scaled Resize is refused."""
     cfg = Config.fromfile('configs/demo/sctnet-s_demo_cityscapes.py')
+    cfg.tta_pipeline = None
     cfg.test_dataloader.dataset.pipeline[1]['scale'] = (200, 100)
     cfg.img_ratios = [1.0, 2.0]
     scales, flips, *rest = _tta_transforms(tta_pipeline(cfg))
@@ -145,27 +152,3 @@ def test_tta_pipeline_follows_the_test_pipeline():
     cfg.test_dataloader.dataset.pipeline.pop(1)
     with pytest.raises(ConfigError, match='no Resize with a scale'):
         tta_pipeline(cfg)
-
-
-def test_tools_test_tta_subprocess(tmp_path):
-    """The real CLI, the demo config at its real scales, a tiny checkpoint
-    of its inference model."""
-    from helpers.models import build_cfg_model
-    config = 'configs/demo/sctnet-s_demo_cityscapes.py'
-    cfg = Config.fromfile(config)
-    data = make_data(cfg, tmp_path / 'data', IMAGE, n_train=1, n_val=1)
-    torch.manual_seed(0)
-    model = build_cfg_model(config, train=False)
-    ckpt = str(tmp_path / 'sctnet-s_demo.pth')
-    torch.save(dict(meta=dict(iter=1), state_dict=model.state_dict()), ckpt)
-    res = run([
-        PY, 'tools/test.py', config, ckpt, '--tta', '--work-dir',
-        str(tmp_path / 'work'), '--metrics-json',
-        str(tmp_path / 'metrics.json'), '--cfg-options',
-        f'test_dataloader.dataset.data_root={data}',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False'
-    ], env=dict(OMP_NUM_THREADS='2'))
-    assert res.returncode == 0, res.stdout[-3000:]
-    assert 'mIoU:' in res.stdout
-    assert osp.isfile(tmp_path / 'metrics.json')

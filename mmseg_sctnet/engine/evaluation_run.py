@@ -110,14 +110,15 @@ TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 def tta_pipeline(cfg: Config) -> list:
     """The test pipeline of ``tools/test.py --tta`` for ``cfg``.
 
-    The config's own ``tta_pipeline`` when it sets one; otherwise
-    MMSegmentation's multi-scale + flip TTA built around the config's test
-    pipeline: its ``Resize`` repeated at ``img_ratios`` (default
-    :data:`TTA_RATIOS`) of its scale, both horizontal flips, then the
-    transforms that follow the Resize, one stage each. The dataset bases
-    set ``tta_pipeline = None`` (MMSegmentation's bases scale the original
-    image, which is not the SCTNet test size), so a child config that
-    changes the test scale gets the matching TTA without restating it.
+    The config's own ``tta_pipeline`` when it sets one (the shipped dataset
+    bases carry exactly what this function builds, so MMSegmentation's own
+    ``test.py --tta``, which reads ``tta_pipeline`` as it is, runs the same
+    TTA); with ``tta_pipeline = None``, MMSegmentation's multi-scale + flip
+    TTA built around the config's test pipeline: its ``Resize`` repeated at
+    ``img_ratios`` (default :data:`TTA_RATIOS`) of its scale, both
+    horizontal flips, then the transforms that follow the Resize, one stage
+    each (MMSegmentation's own bases scale the original image, which is not
+    the SCTNet test size).
 
     Raises:
         ConfigError: no ``tta_pipeline`` and no Resize with a ``scale`` in
