@@ -13,9 +13,12 @@ on a CPU; starting at 1 run gives the same iteration count on a GPU.
 
 :func:`measure` is the protocol, :func:`interleaved` the round-robin
 timing of the comparisons (:mod:`.speed`, :mod:`.backends`,
-:mod:`.peers`); :func:`environment` what every figure is printed with.
+:mod:`.peers`); :func:`environment` what every figure is printed with;
+:func:`benchmark` the options every one-result benchmark takes.
 """
 import ctypes
+import functools
+import inspect
 import math
 import platform
 import time
@@ -57,6 +60,7 @@ MODEL_TYPES: Dict[str, tuple] = {
     'sctnet-b-coco': ('configs/sctnet/COCO-Stuff-10K/sctnet_b_4x4_160k.py',
                       (640, 640)),
 }
+
 
 def resolve_device(name: Optional[str]) -> torch.device:
     """``cpu``/``cuda[:N]``; None picks cuda when available."""
@@ -276,6 +280,45 @@ def set_malloc(mode: Optional[str]) -> None:
     _malloc_mode = mode
 
 
+_HARNESS_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                      annotation=annotation)
+    for name, default, annotation in (('threads', None, Optional[int]),
+                                      ('malloc', None, Optional[str]),
+                                      ('json', None, Optional[str]),
+                                      ('overwrite', False, bool))
+]
+
+
+def benchmark(fn: Callable[..., dict]) -> Callable[..., dict]:
+    """Give a benchmark that returns one result dict the harness options.
+
+    The decorated function also takes ``threads`` (torch threads, set
+    before ``fn`` runs), ``malloc`` (:func:`set_malloc`), ``json`` (refused
+    before ``fn`` runs when it exists and ``overwrite`` is not given; the
+    result is written there atomically afterwards) and ``overwrite``: the
+    ``--threads/--malloc/--json/--overwrite`` of the ``speed/`` scripts.
+    """
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs) -> dict:
+        opts = {p.name: kwargs.pop(p.name, p.default)
+                for p in _HARNESS_OPTIONS}
+        set_threads(opts['threads'])
+        set_malloc(opts['malloc'])
+        check_writable(opts['json'], opts['overwrite'])
+        result = fn(*args, **kwargs)
+        if opts['json']:
+            write_json(opts['json'], result, overwrite=opts['overwrite'])
+            print(f'wrote {opts["json"]}')
+        return result
+
+    sig = inspect.signature(fn)
+    run.__signature__ = sig.replace(
+        parameters=[*sig.parameters.values(), *_HARNESS_OPTIONS])
+    return run
+
+
 def random_model(cfg_path: str, seed: int = 0) -> nn.Module:
     """The benchmarks' model: the config's network with seeded random
     weights and non-trivial BN statistics, the same in every run and
@@ -309,5 +352,3 @@ def parse_names(text: str, known: Sequence[str], what: str) -> list:
         raise DeployUsageError(f'{what}: unknown {bad}; choose from '
                                f'{list(known)}')
     return names
-
-

@@ -17,10 +17,9 @@ from ..io.config import resolve_config
 from ..io.errors import DeployUsageError
 from ..models.deploy_form import switch_to_deploy
 from .flops import inference_params
-from .harness import (MODEL_TYPES, check_writable, device_name, environment,
-                      interleaved, measure, parse_names, prepare,
-                      random_model, resolve_device, set_malloc, set_threads,
-                      write_json)
+from .harness import (MODEL_TYPES, benchmark, device_name, environment,
+                      interleaved, measure, parse_names, prepare, random_model,
+                      resolve_device)
 
 __all__ = [
     'torch_speed', 'deploy_speedup', 'DEPLOY_VARIANTS',
@@ -46,6 +45,7 @@ def _check_shape(shape) -> None:
                                'must be >= 32')
 
 
+@benchmark
 def torch_speed(type: str = 'sctnet-b-seg100',
                 config: Optional[str] = None,
                 checkpoint: Optional[str] = None,
@@ -62,11 +62,7 @@ def torch_speed(type: str = 'sctnet-b-seg100',
                 warmup: int = 10,
                 min_time: float = 6.0,
                 calib_time: float = 1.0,
-                iters: Optional[int] = None,
-                threads: Optional[int] = None,
-                malloc: Optional[str] = None,
-                json: Optional[str] = None,
-                overwrite: bool = False) -> dict:
+                iters: Optional[int] = None) -> dict:
     """``speed/torch_speed.py``: one model under the official protocol.
 
     ``fp16`` is the official script's switch (weights and input in half
@@ -74,8 +70,6 @@ def torch_speed(type: str = 'sctnet-b-seg100',
     where the device has no native support).
     """
     dev = resolve_device(device)
-    set_threads(threads)
-    set_malloc(malloc)
     _check_shape(shape)
     if fp16:
         if dtype not in ('fp32', 'fp16'):
@@ -86,7 +80,6 @@ def torch_speed(type: str = 'sctnet-b-seg100',
                 'CPU are not a meaningful benchmark)')
         dtype = 'fp32'  # weights converted by prepare(fp16=True)
     check_dtype(dtype, dev)
-    check_writable(json, overwrite)
     if dev.type == 'cuda':
         torch.backends.cudnn.enabled = True
         torch.backends.cudnn.benchmark = True
@@ -153,9 +146,6 @@ def torch_speed(type: str = 'sctnet-b-seg100',
     print('=========Speed Testing=========')
     print(f'latency {res["latency_ms"]:.2f} ms  FPS {res["fps"]:.2f}  '
           f'({res["iterations"]} iterations, {res["seconds"]:.1f} s)')
-    if json:
-        write_json(json, result, overwrite=overwrite)
-        print(f'wrote {json}')
     return result
 
 
@@ -172,17 +162,14 @@ def build_variant(base: nn.Module, spec: dict,
     return compile_for_inference(m) if spec.get('compile') else m
 
 
+@benchmark
 def deploy_speedup(type: str = 'sctnet-b-seg50',
                    shape: Optional[Sequence[int]] = None,
                    device: Optional[str] = None,
                    variants: Sequence[str] = DEFAULT_DEPLOY_VARIANTS,
                    rounds: int = 5,
                    iters: int = 1,
-                   warmup: int = 3,
-                   threads: Optional[int] = None,
-                   malloc: Optional[str] = None,
-                   json: Optional[str] = None,
-                   overwrite: bool = False) -> dict:
+                   warmup: int = 3) -> dict:
     """``speed/deploy_speedup.py``: the deploy variants, interleaved.
 
     Per variant: median and minimum of the per-round mean latencies, the
@@ -192,10 +179,7 @@ def deploy_speedup(type: str = 'sctnet-b-seg50',
     if isinstance(variants, str):
         variants = parse_names(variants, DEPLOY_VARIANTS, '--variants')
     dev = resolve_device(device)
-    set_threads(threads)
-    set_malloc(malloc)
     _check_shape(shape)
-    check_writable(json, overwrite)
     if dev.type == 'cuda':
         torch.backends.cudnn.benchmark = True
     cfg_path, size = MODEL_TYPES[type]
@@ -233,7 +217,4 @@ def deploy_speedup(type: str = 'sctnet-b-seg50',
     result = dict(type=type, shape=list(size), rounds=rounds,
                   iters=iters, reference=first, variants=rows,
                   **environment(dev))
-    if json:
-        write_json(json, result, overwrite=overwrite)
-        print(f'wrote {json}')
     return result

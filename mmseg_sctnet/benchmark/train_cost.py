@@ -28,6 +28,7 @@ import time
 from typing import Dict, Optional, Sequence
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -37,8 +38,7 @@ from mmseg.structures import SegDataSample
 from ..engine.amp import amp_optim_wrapper
 from ..io.config import load_config, replace_sync_norm, resolve_config
 from ..io.errors import DeployUsageError
-from .harness import (check_writable, environment, resolve_device,
-                      set_threads, write_json)
+from .harness import benchmark, environment, resolve_device
 
 __all__ = ['DEFAULT_CONFIG', 'build_training_model', 'train_cost']
 
@@ -91,6 +91,7 @@ def _train_step(model, wrapper, inputs, samples):
     return step
 
 
+@benchmark
 def train_cost(config: str = DEFAULT_CONFIG,
                batch: Optional[int] = None,
                shape: Optional[Sequence[int]] = None,
@@ -98,18 +99,18 @@ def train_cost(config: str = DEFAULT_CONFIG,
                amp: bool = False,
                rounds: int = 5,
                iters: int = 2,
-               warmup: int = 2,
-               threads: Optional[int] = None,
-               json: Optional[str] = None,
-               overwrite: bool = False) -> dict:
+               warmup: int = 2) -> dict:
     """``speed/train_cost.py``: milliseconds per training iteration of the
     variants in the module docstring. ``batch``/``shape`` default to the
     config's (train batch size, crop size)."""
     dev = resolve_device(device)
-    set_threads(threads)
-    check_writable(json, overwrite)
     if rounds < 1 or iters < 1:
         raise DeployUsageError('--rounds and --iters must be at least 1')
+    # MMEngine's builders log through its current logger (one line per
+    # parameter group): make that this run's own, warnings only, rather
+    # than whichever logger the process created last
+    MMLogger.get_instance(f'train_cost_{time.time_ns()}',
+                          log_level='WARNING')
     cfg = load_config(resolve_config(config))
     if not cfg.model.get('siam_head') and cfg.model.get(
             'type') != 'EncoderDecoderDistill':
@@ -177,9 +178,6 @@ def train_cost(config: str = DEFAULT_CONFIG,
                   rounds=rounds, iters=iters, variants=rows,
                   **environment(dev))
     print('\n' + format_table(result))
-    if json:
-        write_json(json, result, overwrite=overwrite)
-        print(f'wrote {json}')
     return result
 
 

@@ -322,48 +322,45 @@ def make_cityscapes(root: str,
     return root
 
 
-def make_ade20k(root: str,
-                n_train: int = 8,
-                n_val: int = 4,
-                size: Tuple[int, int] = (128, 128),
-                seed: int = 0) -> str:
-    """ADE20K layout: ``images/{training,validation}/*.jpg`` and
-    ``annotations/.../*.png`` with values 1..150 and 0 = other."""
-    for split, n, s in (('training', n_train, seed), ('validation', n_val,
-                                                      seed + 1)):
+def _write_layout(root: str, splits: Sequence[Tuple[str, int]], stem,
+                  ann_suffix: str, table: Dict[str, int], void: int,
+                  size: Tuple[int, int], seed: int,
+                  img_suffix: str = '.jpg', img_dir: str = 'images',
+                  ann_dir: str = 'annotations') -> str:
+    """``{img_dir,ann_dir}/<split>/<stem(split, i)><suffix>`` for each
+    ``(split, number of images)``; split ``k`` drawn with ``seed + k``,
+    labels remapped with ``table`` (``void`` elsewhere)."""
+    for k, (split, n) in enumerate(splits):
 
         def write(i, img, label, split=split):
-            stem = f'ADE_{"train" if split == "training" else "val"}_{i:08d}'
-            _imwrite(osp.join(root, 'images', split, stem + '.jpg'), img)
-            _imwrite(
-                osp.join(root, 'annotations', split, stem + '.png'),
-                _remap(label, ADE20K_ID, 0))
+            name = stem(split, i)
+            _imwrite(osp.join(root, img_dir, split, name + img_suffix), img)
+            _imwrite(osp.join(root, ann_dir, split, name + ann_suffix),
+                     _remap(label, table, void))
 
-        _write_split(n, s, size, write)
+        _write_split(n, seed + k, size, write)
     return root
 
 
-def make_coco_stuff10k(root: str,
-                       n_train: int = 8,
-                       n_val: int = 4,
+def make_ade20k(root: str, n_train: int = 8, n_val: int = 4,
+                size: Tuple[int, int] = (128, 128), seed: int = 0) -> str:
+    """ADE20K layout: ``images/{training,validation}/*.jpg`` and
+    ``annotations/.../*.png`` with values 1..150 and 0 = other."""
+    return _write_layout(
+        root, (('training', n_train), ('validation', n_val)),
+        lambda split, i: f'ADE_{split[:5] if split == "training" else "val"}'
+        f'_{i:08d}', '.png', ADE20K_ID, 0, size, seed)
+
+
+def make_coco_stuff10k(root: str, n_train: int = 8, n_val: int = 4,
                        size: Tuple[int, int] = (128, 128),
                        seed: int = 0) -> str:
     """COCO-Stuff-10K layout after MMSegmentation's conversion:
     ``images/{train2014,test2014}/*.jpg`` and
     ``annotations/.../*_labelTrainIds.png`` (0 = unlabeled, 1..171)."""
-    for split, n, s in (('train2014', n_train, seed), ('test2014', n_val,
-                                                       seed + 1)):
-
-        def write(i, img, label, split=split):
-            stem = f'COCO_{split}_{i:012d}'
-            _imwrite(osp.join(root, 'images', split, stem + '.jpg'), img)
-            _imwrite(
-                osp.join(root, 'annotations', split,
-                         stem + '_labelTrainIds.png'),
-                _remap(label, COCO_STUFF_ID, 0))
-
-        _write_split(n, s, size, write)
-    return root
+    return _write_layout(root, (('train2014', n_train), ('test2014', n_val)),
+                         lambda split, i: f'COCO_{split}_{i:012d}',
+                         '_labelTrainIds.png', COCO_STUFF_ID, 0, size, seed)
 
 
 def make_custom(root: str,
@@ -383,14 +380,7 @@ def make_custom(root: str,
     if missing:
         raise ValueError(f'classes must include {sorted(missing)}')
     table = {name: list(classes).index(name) for name in CLASSES_STREET}
-    for split, n, s in (('train', n_train, seed), ('val', n_val, seed + 1)):
-
-        def write(i, img, label, split=split):
-            stem = f'{split}_{i:05d}'
-            _imwrite(osp.join(root, 'img_dir', split, stem + img_suffix), img)
-            _imwrite(
-                osp.join(root, 'ann_dir', split, stem + seg_map_suffix),
-                _remap(label, table, 255))
-
-        _write_split(n, s, size, write)
-    return root
+    return _write_layout(root, (('train', n_train), ('val', n_val)),
+                         lambda split, i: f'{split}_{i:05d}', seg_map_suffix,
+                         table, 255, size, seed, img_suffix=img_suffix,
+                         img_dir='img_dir', ann_dir='ann_dir')

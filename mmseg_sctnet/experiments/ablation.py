@@ -54,7 +54,7 @@ from .demo import (DEFAULT_DATA_ROOT, STUDENT_CFG, TEACHER_CFG, _command,
 __all__ = [
     'STARTS', 'ARMS', 'PRETRAIN_CFG', 'prepare_pretraining',
     'pretrain_backbone', 'find_teacher', 'get_teacher', 'teacher_file_name',
-    'train_arm', 'summarize',
+    'train_arm', 'summarize', 'seed_table', 'seed_row',
     'loss_balance', 'plot_ablation', 'plot_loss_balance', 'write_table',
     'check_same_start',
     'run_ablation'
@@ -325,12 +325,28 @@ def summarize(values: Sequence[float]) -> dict:
 
 # ----------------------------------------------------------------------
 # outputs
+def seed_table(head: Sequence[str], seeds: Sequence[int],
+               tail: Sequence[str]) -> List[str]:
+    """Header and rule of a markdown table with a column per seed: the
+    ``head`` columns (left-aligned), ``seed 0 .. seed n``, then ``tail``
+    (numbers, right-aligned like the seeds)."""
+    cells = [*head, *(f'seed {s}' for s in seeds), *tail]
+    return ['| ' + ' | '.join(cells) + ' |',
+            '|' + '---|' * len(head) + '---:|' * (len(cells) - len(head))]
+
+
+def seed_row(head: Sequence[str], values: Sequence[float],
+             tail: Sequence[str], fmt: str = '.2f') -> str:
+    """One row of :func:`seed_table`: ``values`` (one per seed) formatted
+    with ``fmt`` between the ``head`` and ``tail`` cells."""
+    cells = [*head, *(format(v, fmt) for v in values), *tail]
+    return '| ' + ' | '.join(map(str, cells)) + ' |'
+
+
 def write_table(out_png: str, res: dict) -> str:
     """``ablation.md``: per start, the val mIoU of every seed in both arms,
     mean +- std, and the paired difference SIAM - no SIAM."""
     seeds = res['seeds']
-    head = '| start | arm | ' + ' | '.join(f'seed {s}' for s in seeds) + \
-        ' | mean +- std |'
     student = osp.splitext(osp.basename(res.get('student_config',
                                                  STUDENT_CFG)))[0]
     lines = [f'# SIAM ablation: {student} on the demo data '
@@ -341,17 +357,17 @@ def write_table(out_png: str, res: dict) -> str:
              f'`{res["teacher"]["file"]}` (val mIoU '
              f'{res["teacher"].get("val_mIoU")}). Top-level `siam`/`no_siam` '
              f'of ablation.json: the {res["main_start"]} start.', '',
-             head, '|---|---|' + '---:|' * (len(seeds) + 1)]
+             *seed_table(('start', 'arm'), seeds, ('mean +- std', ))]
     for start, r in res['starts'].items():
         for arm, name in (('siam', 'SIAM'), ('no_siam', 'no SIAM')):
             st = r['summary'][arm]
-            lines.append(f'| {start} | {name} | ' + ' | '.join(
-                f'{v:.2f}' for v in r[arm]) +
-                f' | **{st["mean"]:.2f} +- {st["std"]:.2f}** |')
+            lines.append(seed_row(
+                (start, name), r[arm],
+                (f'**{st["mean"]:.2f} +- {st["std"]:.2f}**', )))
         d = r['summary']['difference']
-        lines.append(f'| {start} | SIAM - no SIAM | ' + ' | '.join(
-            f'{v:+.2f}' for v in r['difference']) +
-            f' | **{d["mean"]:+.2f} +- {d["std"]:.2f}** |')
+        lines.append(seed_row(
+            (start, 'SIAM - no SIAM'), r['difference'],
+            (f'**{d["mean"]:+.2f} +- {d["std"]:.2f}**', ), fmt='+.2f'))
     lines += ['', 'std: sample standard deviation over seeds (n - 1). Each '
               'seed: the same initial student tensors, batches and first '
               'random draws in both arms (digests in ablation.json).']

@@ -32,8 +32,8 @@ from ..io.config import load_config
 from ..io.errors import ConfigError, PathError
 from ..io.files import write_json
 from ..visualization.pyplot import pyplot
-from .ablation import (SIAM_TERMS, check_same_start, get_teacher, summarize,
-                       train_arm)
+from .ablation import (SIAM_TERMS, check_same_start, get_teacher, seed_row,
+                       seed_table, summarize, train_arm)
 from .demo import STUDENT_CFG, _display, _machine, data_options, prepare_data
 
 __all__ = [
@@ -232,18 +232,16 @@ def _prereg_table(res: dict) -> List[str]:
     for length, r in res['lengths'].items():
         seeds = r['seeds']
         lines += [f'## {length} iterations', '',
-                  '| arm | ' + ' | '.join(f'seed {s}' for s in seeds) +
-                  ' | mean | person IoU | car IoU |',
-                  '|---|' + '---:|' * (len(seeds) + 3)]
+                  *seed_table(('arm', ), seeds,
+                              ('mean', 'person IoU', 'car IoU'))]
         for arm, name in (('siam', 'SIAM'), ('no_siam', 'no SIAM')):
             c = r['class_iou_mean'][arm]
-            lines.append(
-                f'| {name} | ' + ' | '.join(f'{v:.2f}' for v in r[arm]) +
-                f' | {statistics.fmean(r[arm]):.2f} | {c["person"]:.1f} | '
-                f'{c["car"]:.1f} |')
-        lines.append('| SIAM - no SIAM | ' + ' | '.join(
-            f'{v:+.2f}' for v in r['difference']) +
-            f' | {format_interval(r["interval"])} | | |')
+            lines.append(seed_row(
+                (name, ), r[arm], (f'{statistics.fmean(r[arm]):.2f}',
+                                   f'{c["person"]:.1f}', f'{c["car"]:.1f}')))
+        lines.append(seed_row(('SIAM - no SIAM', ), r['difference'],
+                              (format_interval(r['interval']), '', ''),
+                              fmt='+.2f'))
         ratio = r['ratio_align_to_ce']
         picks = [ratio[0], ratio[len(ratio) // 2], ratio[-1]] if ratio else []
         lines += ['', f'Reading: **{r["reading"]}** (mean difference '
@@ -411,22 +409,19 @@ def _sensitivity_table(res: dict) -> List[str]:
              f'iterations; the four alignment weights ({w}) scaled together. '
              'val mIoU (%); difference = SIAM - no SIAM of the same seed, '
              'mean +- sample std [95 % t-interval].', '',
-             '| scenes | weights x | ' + ' | '.join(f'seed {s}'
-                                                    for s in seeds) +
-             ' | mean | difference | align/CE at the end |',
-             '|---|---|' + '---:|' * (len(seeds) + 3)]
+             *seed_table(('scenes', 'weights x'), seeds,
+                         ('mean', 'difference', 'align/CE at the end'))]
     for scene, r in res['scenes'].items():
-        lines.append(f'| {scene} | no SIAM | ' + ' | '.join(
-            f'{v:.2f}' for v in r['no_siam']) +
-            f' | {r["no_siam_summary"]["mean"]:.2f} | | |')
+        lines.append(seed_row(
+            (scene, 'no SIAM'), r['no_siam'],
+            (f'{r["no_siam_summary"]["mean"]:.2f}', '', '')))
         for scale, s in r['scales'].items():
             end = s['ratio_align_to_ce'][-1][1] if s['ratio_align_to_ce'] \
                 else float('nan')
-            lines.append(
-                f'| {scene} | {scale} | ' + ' | '.join(
-                    f'{v:.2f}' for v in s['siam']) +
-                f' | {s["siam_summary"]["mean"]:.2f} | '
-                f'{format_interval(s["interval"])} | {end:.2f} |')
+            lines.append(seed_row(
+                (scene, scale), s['siam'],
+                (f'{s["siam_summary"]["mean"]:.2f}',
+                 format_interval(s['interval']), f'{end:.2f}')))
     return lines
 
 

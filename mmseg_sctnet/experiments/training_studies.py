@@ -24,7 +24,7 @@ from ..io.checksum import file_sha256
 from ..io.config import load_config
 from ..io.errors import ConfigError
 from ..visualization.pyplot import pyplot
-from .ablation import get_teacher, summarize, train_arm
+from .ablation import get_teacher, seed_row, seed_table, summarize, train_arm
 from .demo import (DEFAULT_DATA_ROOT, STUDENT_CFG, _machine, data_options,
                    prepare_data)
 from .siam_studies import format_interval, t_interval, write_report
@@ -130,17 +130,15 @@ def _table(res: dict, ref: str) -> List[str]:
              'the same seed, mean +- std [95 % t-interval]. Training '
              'seconds: wall time of each run (the machine may have been '
              'shared; speed/train_cost.py times iterations in one process).',
-             '', '| variant | lr | ' + ' | '.join(f'seed {s}' for s in seeds)
-             + ' | mean +- std | difference | seconds (mean) |',
-             '|---|---:|' + '---:|' * (len(seeds) + 3)]
+             '', *seed_table(('variant', 'lr'), seeds,
+                             ('mean +- std', 'difference', 'seconds (mean)'))]
     for name, s in res['summary'].items():
         diff = '' if s['interval'] is None else format_interval(
             s['interval'])
-        lines.append(
-            f'| {name} | {s["lr"]:g} | ' + ' | '.join(
-                f'{v:.2f}' for v in s['mIoU']) +
-            f' | {s["stats"]["mean"]:.2f} +- {s["stats"]["std"]:.2f} | '
-            f'{diff} | {statistics.fmean(s["seconds"]):.0f} |')
+        lines.append(seed_row(
+            (name, f'{s["lr"]:g}'), s['mIoU'],
+            (f'{s["stats"]["mean"]:.2f} +- {s["stats"]["std"]:.2f}', diff,
+             f'{statistics.fmean(s["seconds"]):.0f}')))
     return lines
 
 
