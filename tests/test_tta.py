@@ -1,6 +1,6 @@
 """``tools/test.py CONFIG CKPT --tta`` on every shipped config.
 
-Every config carries a TTA pipeline (the one
+Every config carries a TTA pipeline (the ``ScaleFlipTTA`` that
 ``mmseg_sctnet.engine.evaluation_run.tta_pipeline`` builds from its test
 pipeline): MMSegmentation's ratios (0.5 to 1.75)
 and flips (off, on) around the config's own test scale (Cityscapes Seg50
@@ -10,8 +10,8 @@ config's TTA pipeline and the model is wrapped in its ``tta_model`` as
 ``tools/test.py --tta`` does; one image goes through ``test_step``: the
 merged prediction must be the mean probability of the views run one by one,
 and the metric must equal an independent IoU computation. To keep this cheap
-on a CPU every Resize scale is divided by the same factor (ratios, flips and
-order unchanged). Every config carries that TTA as its ``tta_pipeline``, which
+on a CPU the test scale is divided by a factor (ratios, flips and order
+unchanged). Every config carries that TTA as its ``tta_pipeline``, which
 MMSegmentation's own test.py reads; tests/test_stock_scripts.py runs the real
 ``tools/test.py --tta`` and the stock one on the demo config at its real
 scales.
@@ -26,18 +26,29 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmseg.registry import DATASETS, METRICS, MODELS
 
-from mmseg_sctnet.io.errors import ConfigError
+from mmseg_sctnet.datasets.tta import scale_flip_stages
 from mmseg_sctnet.engine.evaluation_run import tta_pipeline
+from mmseg_sctnet.io.errors import ConfigError
 
 RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]  # MMSegmentation's TTA ratios
 IMAGE = (64, 128)  # (h, w) of the generated images
 
 
 def _tta_transforms(pipeline):
+    """The ``TestTimeAug`` stages the pipeline's ``ScaleFlipTTA`` runs."""
     load, tta = pipeline
     assert load['type'] == 'LoadImageFromFile'
-    assert tta['type'] == 'TestTimeAug'
-    return tta['transforms']
+    assert tta['type'] == 'ScaleFlipTTA'
+    return scale_flip_stages(tta['resize'], tta['img_ratios'], tta['then'])
+
+
+def _keep_ratio_size(image, scale):
+    """(h, w) of ``image`` (h, w) after ``Resize(scale=(w, h),
+    keep_ratio=True)``: the largest factor that fits the long side into
+    the long edge of ``scale`` and the short side into its short edge."""
+    h, w = image
+    f = min(max(scale) / max(h, w), min(scale) / min(h, w))
+    return int(h * f + 0.5), int(w * f + 0.5)
 
 
 def _plain(transform):
@@ -83,8 +94,8 @@ def test_tta_on_every_shipped_config(config, tmp_path):
     # the 1.0 view of a 64x128 image becomes at most 64x128, the 0.5 view
     # 32x64 (the smallest a SegFormer teacher config takes)
     shrink = min(test_scale) / 64
-    for t in scales:
-        t['scale'] = tuple(max(1, round(s / shrink)) for s in t['scale'])
+    small = tuple(max(1, round(s / shrink)) for s in test_scale)
+    pipeline[1]['resize']['scale'] = small
     cfg.tta_pipeline = pipeline  # a config's own tta_pipeline is used
     point_to(cfg, make_data(cfg, tmp_path, IMAGE, n_train=1, n_val=1))
     cfg = _as_tools_test_does(cfg)
@@ -92,6 +103,12 @@ def test_tta_on_every_shipped_config(config, tmp_path):
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     sample = dataset[0]
     assert len(sample['inputs']) == len(RATIOS) * 2  # every scale x flip
+    # the views: each ratio of the (shrunk) test scale, unflipped then
+    # flipped
+    assert [tuple(x.shape[1:]) for x in sample['inputs']] == [
+        _keep_ratio_size(IMAGE, (int(small[0] * r), int(small[1] * r)))
+        for r in RATIOS for _ in (0, 1)
+    ]
     flipped = [s.flip for s in sample['data_samples']]
     assert flipped.count(True) == flipped.count(False) == len(RATIOS)
     model = MODELS.build(copy.deepcopy(cfg.model))

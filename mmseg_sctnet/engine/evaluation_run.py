@@ -22,11 +22,11 @@ from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
 
 from ..datasets.checker import check_data_paths
+from ..datasets.tta import TTA_RATIOS
 from ..deploy.onnx_runtime import onnx_io
 from ..deploy.ort_segmentor import is_onnx_path, onnx_model_config
 from ..io.checkpoint import read_checkpoint
-from ..io.config import (explain_build_errors, load_config,
-                         strip_pretrained)
+from ..io.config import explain_build_errors, load_config, strip_pretrained
 from ..io.errors import ConfigError, OnnxModelError, PathError
 from ..io.files import (check_config_dump, check_output_file,
                         check_output_folder, same_file)
@@ -103,10 +103,6 @@ def _use_per_class_metric(cfg: Config) -> None:
             ev['type'] = 'PerClassIoUMetric'
 
 
-#: MMSegmentation's TTA scale ratios (its dataset bases' ``img_ratios``)
-TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
-
-
 def tta_pipeline(cfg: Config) -> list:
     """The test pipeline of ``tools/test.py --tta`` for ``cfg``.
 
@@ -114,11 +110,12 @@ def tta_pipeline(cfg: Config) -> list:
     bases carry exactly what this function builds, so MMSegmentation's own
     ``test.py --tta``, which reads ``tta_pipeline`` as it is, runs the same
     TTA); with ``tta_pipeline = None``, MMSegmentation's multi-scale + flip
-    TTA built around the config's test pipeline: its ``Resize`` repeated at
-    ``img_ratios`` (default :data:`TTA_RATIOS`) of its scale, both
-    horizontal flips, then the transforms that follow the Resize, one stage
-    each (MMSegmentation's own bases scale the original image, which is not
-    the SCTNet test size).
+    TTA built around the config's test pipeline
+    (:class:`~mmseg_sctnet.datasets.tta.ScaleFlipTTA`): its ``Resize``
+    repeated at ``img_ratios`` (default :data:`TTA_RATIOS`) of its scale,
+    both horizontal flips, then the transforms that follow the Resize
+    (MMSegmentation's own bases scale the original image, which is not the
+    SCTNet test size).
 
     Raises:
         ConfigError: no ``tta_pipeline`` and no Resize with a ``scale`` in
@@ -135,15 +132,10 @@ def tta_pipeline(cfg: Config) -> list:
             f'--tta: the test pipeline of {cfg.filename} has no Resize with '
             'a scale to build the multi-scale test from; set tta_pipeline '
             "in the config (as in MMSegmentation's dataset configs)")
-    resize = pipe[at]
-    w, h = resize['scale']
-    scales = [dict(resize, scale=(int(w * r), int(h * r)))
-              for r in cfg.get('img_ratios') or TTA_RATIOS]
-    flips = [dict(type='RandomFlip', prob=p, direction='horizontal')
-             for p in (0., 1.)]
     return pipe[:at] + [
-        dict(type='TestTimeAug',
-             transforms=[scales, flips] + [[t] for t in pipe[at + 1:]])
+        dict(type='ScaleFlipTTA', resize=pipe[at],
+             img_ratios=list(cfg.get('img_ratios') or TTA_RATIOS),
+             then=pipe[at + 1:])
     ]
 
 
@@ -170,15 +162,19 @@ CITYSCAPES_TEST_IMAGES = 'leftImg8bit/test'
 
 def _without_annotations(pipeline: list) -> list:
     """``pipeline`` without ``LoadAnnotations`` (also inside a
-    ``TestTimeAug``'s transform lists): the test split has no labels."""
+    ``ScaleFlipTTA``'s ``then`` or a ``TestTimeAug``'s transform lists): the
+    test split has no labels."""
+
+    def keep(ts):
+        return [t for t in ts if t.get('type') != 'LoadAnnotations']
+
     out = []
-    for t in pipeline:
-        if t.get('type') == 'LoadAnnotations':
-            continue
-        if t.get('type') == 'TestTimeAug':
-            stages = [[x for x in stage if x.get('type') != 'LoadAnnotations']
-                      for stage in t['transforms']]
-            t = dict(t, transforms=[stage for stage in stages if stage])
+    for t in keep(pipeline):
+        if t.get('type') == 'ScaleFlipTTA':
+            t = dict(t, then=keep(t.get('then', [])))
+        elif t.get('type') == 'TestTimeAug':
+            t = dict(t, transforms=[
+                keep(stage) for stage in t['transforms'] if keep(stage)])
         out.append(t)
     return out
 

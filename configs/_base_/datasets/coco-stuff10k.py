@@ -29,29 +29,15 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 # --tta (tools/test.py and MMSegmentation's own tools/test.py): the test
-# Resize at MMSegmentation's ratios of test_scale, both horizontal flips
-# (MMSegmentation's base scales the original image instead). A leaf that
-# changes the test scale restates this, or sets tta_pipeline = None and
-# tools/test.py builds it from the test pipeline and img_ratios.
+# Resize at img_ratios of its scale, both horizontal flips, then the rest of
+# the test pipeline (MMSegmentation's base scales the original image
+# instead). A leaf that changes test_pipeline restates this, or sets
+# tta_pipeline = None and tools/test.py builds it the same way.
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [
-                dict(
-                    type='Resize',
-                    scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
-                    keep_ratio=True) for r in img_ratios
-            ],
-            [
-                dict(type='RandomFlip', prob=p, direction='horizontal')
-                for p in (0., 1.)
-            ],
-            [dict(type='LoadAnnotations', reduce_zero_label=True)],
-            [dict(type='PackSegInputs')],
-        ])
+    test_pipeline[0],
+    dict(type='ScaleFlipTTA', resize=test_pipeline[1], img_ratios=img_ratios,
+         then=test_pipeline[2:])
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
