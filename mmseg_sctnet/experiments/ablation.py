@@ -524,7 +524,7 @@ def run_ablation(out_dir: str,
     data = prepare_data(data_root, n_train, n_val, size, data_seed, scenes)
     res['data'] = data
     res['seconds']['data'] = data['seconds']
-    common = data_options(data_root, batch_size, num_workers)
+    common = data_options(data_root, batch_size, num_workers, size)
     res['schedule'] = dict(
         student_iters=student_iters or student_cfg.train_cfg.max_iters,
         batch_size=batch_size or student_cfg.train_dataloader.batch_size,

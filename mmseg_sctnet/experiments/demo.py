@@ -26,7 +26,7 @@ import os
 import os.path as osp
 import shutil
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -41,7 +41,7 @@ from ..engine.evaluation_run import build_test_config, run_test
 from ..engine.runner import QuietConsoleRunner
 from ..engine.training_run import (build_train_config, build_train_runner,
                                    last_checkpoint, run_training)
-from ..io.config import REPO_ROOT
+from ..io.config import REPO_ROOT, load_config
 from ..io.cpu import cpu_family_model, cpu_model
 from ..io.errors import ConfigError, PathError
 from ..io.files import write_json
@@ -50,7 +50,8 @@ from ..visualization.pyplot import pyplot
 
 __all__ = [
     'TEACHER_CFG', 'STUDENT_CFG', 'DEFAULT_DATA_ROOT', 'repo_path',
-    'prepare_data', 'data_options', 'iters_options', 'train_run',
+    'prepare_data', 'generated_settings', 'data_options', 'iters_options',
+    'train_run',
     'train_teacher', 'convert', 'train_student', 'evaluate', 'read_scalars',
     'plot_curves', 'make_grid', 'iou_table', 'write_summary', 'run_demo'
 ]
@@ -152,11 +153,32 @@ def prepare_data(root: str = DEFAULT_DATA_ROOT,
                 seconds=round(time.time() - t0, 1))
 
 
+def generated_settings(root: str) -> dict:
+    """The :func:`prepare_data` keywords the data in ``root`` was generated
+    with (its stamp), so that a later step reuses it as it is; ``{}`` (the
+    defaults) for a folder without a stamp."""
+    stamp = osp.join(root, STAMP)
+    if not osp.isfile(stamp):
+        return {}
+    with open(stamp) as f:
+        spec = json.load(f)
+    keys = ('n_train', 'n_val', 'size', 'seed', 'scenes')
+    return {k: spec[k] for k in keys if k in spec}
+
+
 def data_options(data_root: str = DEFAULT_DATA_ROOT,
                  batch_size: Optional[int] = None,
-                 num_workers: Optional[int] = None) -> List[str]:
+                 num_workers: Optional[int] = None,
+                 size: Optional[Sequence[int]] = None) -> List[str]:
     """``--cfg-options`` of both demo configs for another data folder,
-    batch size or number of loader workers."""
+    batch size, number of loader workers or image size ``(h, w)``.
+
+    The demo configs resize to, crop and pad at the size of the images
+    :func:`prepare_data` writes by default (128x256); data generated at
+    another ``size`` is trained and tested at that size (the train
+    RandomResize and test Resize scale, the crop and the padding follow it),
+    not resized back to 128x256.
+    """
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
     opts = []
     if data_root.rstrip('/') != DEFAULT_DATA_ROOT:
@@ -168,6 +190,27 @@ def data_options(data_root: str = DEFAULT_DATA_ROOT,
         for dl in loaders:
             opts += [f'{dl}.num_workers={num_workers}',
                      f'{dl}.persistent_workers={num_workers > 0}']
+    if size is not None:
+        opts += _size_options(tuple(size))
+    return opts
+
+
+def _size_options(size: Tuple[int, int]) -> List[str]:
+    """:func:`data_options` for images of ``size`` (h, w): nothing at the
+    configs' own size. The two demo configs share the dataset base (the
+    pipelines read here) and pad to its ``crop_size``."""
+    cfg = load_config(osp.join(ROOT, STUDENT_CFG))
+    if size == tuple(cfg.crop_size):
+        return []
+    h, w = size
+    opts = [f'model.data_preprocessor.size=({h},{w})']
+    for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for i, t in enumerate(cfg[dl].dataset.pipeline):
+            key = f'{dl}.dataset.pipeline.{i}'
+            if t['type'] in ('RandomResize', 'Resize'):
+                opts.append(f'{key}.scale=({w},{h})')
+            elif t['type'] == 'RandomCrop':
+                opts.append(f'{key}.crop_size=({h},{w})')
     return opts
 
 
@@ -485,7 +528,7 @@ def run_demo(out_dir: str,
 
     print(f'[{next(step)}/{steps}] data')
     s['data'] = prepare_data(data_root, n_train, n_val, size, seed, scenes)
-    common = data_options(data_root, batch_size, num_workers)
+    common = data_options(data_root, batch_size, num_workers, size)
     teacher_file = teacher
     if not no_siam and not teacher:
         print(f'[{next(step)}/{steps}] teacher: SegFormer MiT-B0 with '

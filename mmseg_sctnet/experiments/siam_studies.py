@@ -347,7 +347,8 @@ def run_sensitivity(out_dir: str,
         os.makedirs(scene_dir, exist_ok=True)
         data_root = SCENE_DATA[scene]
         data = prepare_data(data_root, scenes=scene)
-        common = data_options(data_root, batch_size, num_workers)
+        common = data_options(data_root, batch_size, num_workers,
+                              data['size'])
         given = teachers.get(scene)
         teacher = get_teacher(scene_dir, data, common,
                               teacher_iters.get(scene), (), given, quiet)

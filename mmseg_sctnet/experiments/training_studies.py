@@ -26,7 +26,7 @@ from ..io.errors import ConfigError
 from ..visualization.pyplot import pyplot
 from .ablation import get_teacher, seed_row, seed_table, summarize, train_arm
 from .demo import (DEFAULT_DATA_ROOT, STUDENT_CFG, _machine, data_options,
-                   prepare_data)
+                   generated_settings, prepare_data)
 from .siam_studies import format_interval, t_interval, write_report
 
 __all__ = ['BATCHES', 'run_training_study', 'variants']
@@ -67,10 +67,12 @@ def run_training_study(out_dir: str,
     base_batch = base.auto_scale_lr.base_batch_size
     base_lr = base.optim_wrapper.optimizer.lr
     os.makedirs(out_dir, exist_ok=True)
-    data = prepare_data(data_root)
-    teacher = get_teacher(out_dir, data, data_options(data_root, None,
-                                                      num_workers),
-                          teacher_iters, ('demo_output', ), teacher, quiet)
+    # the demo data as it is in data_root (generated with the demo's
+    # defaults when missing)
+    data = prepare_data(data_root, **generated_settings(data_root))
+    common = data_options(data_root, None, num_workers, data['size'])
+    teacher = get_teacher(out_dir, data, common, teacher_iters,
+                          ('demo_output', ), teacher, quiet)
     res = dict(seeds=list(range(seeds)), batches=list(batches), amp=amp,
                machine=_machine(), base_batch_size=base_batch,
                base_lr=base_lr, student_iters=student_iters or
@@ -80,7 +82,8 @@ def run_training_study(out_dir: str,
     names = variants(batches, amp)
     for seed in res['seeds']:
         for name, batch, use_amp in names:
-            opts = data_options(data_root, batch, num_workers) + [
+            opts = data_options(data_root, batch, num_workers,
+                                data['size']) + [
                 'auto_scale_lr.enable=True', 'default_hooks.logger.interval=10'
             ]
             key = dict(teacher_sha256=res['teacher']['sha256'],
