@@ -41,38 +41,27 @@ SCHEDULE = [
 ]
 
 
-def run(args, cwd):
+def run(args, cwd, capture):
     """Run a repository tool from ``cwd`` (the user's project folder) in
     this process, as ``python tools/X.py ARGS`` would (its ``main``; a
     fresh interpreter per step would add ~5 s of imports each, and the
-    fault-injection suite starts the tools fresh); returns what it
-    printed."""
+    fault-injection suite starts the tools fresh); returns what it printed
+    (``capture``: pytest's ``capfd``; the tools' loggers write to the
+    process's stdout)."""
     tool = load_tool(args[0][len('tools/'):])
-    capture = _CAPTURE[0]
     old = os.getcwd()
     os.chdir(cwd)
+    code = 0
     try:
         tool.main(list(args[1:]))
     except SystemExit as e:
-        out, err = capture.readouterr()
-        assert e.code in (0, None), \
-            f'{" ".join(args)} failed ({e.code}):\n{(out + err)[-4000:]}'
+        code = e.code
     finally:
         os.chdir(old)
     out, err = capture.readouterr()
+    assert code in (0, None), \
+        f'{" ".join(args)} failed ({code}):\n{(out + err)[-4000:]}'
     return out + err
-
-
-_CAPTURE = [None]
-
-
-@pytest.fixture(autouse=True)
-def _capture(capfd):
-    """What the tools print (their loggers write to the process's
-    stdout), for :func:`run`."""
-    _CAPTURE[0] = capfd
-    yield
-    _CAPTURE[0] = None
 
 
 def edit_settings(path, **values):
@@ -108,7 +97,7 @@ def project(tmp_path_factory):
     return d
 
 
-def test_custom_dataset_workflow(project):
+def test_custom_dataset_workflow(project, capfd):
     cwd = str(project)
     teacher_cfg = 'configs/custom/segformer_mit-b0_custom.py'
     student_cfg = 'configs/custom/sctnet-s_custom.py'
@@ -121,14 +110,14 @@ def test_custom_dataset_workflow(project):
 
     # 1. check the data
     if osp.isfile(osp.join(ROOT, 'tools', 'check_dataset.py')):
-        out = run(['tools/check_dataset.py', student_cfg], cwd)
+        out = run(['tools/check_dataset.py', student_cfg], cwd, capfd)
     else:
         warnings.warn('tools/check_dataset.py is not in the repository yet: '
                       'step 1 of the workflow was not run')
 
     # 2. train the SegFormer teacher (plain mmseg EncoderDecoder)
     out = run(['tools/train.py', teacher_cfg, '--cfg-options',
-               'model.backbone.init_cfg=None'] + SCHEDULE, cwd)
+               'model.backbone.init_cfg=None'] + SCHEDULE, cwd, capfd)
     teacher_ckpt = osp.join(cwd, 'work_dirs', 'segformer_mit-b0_custom',
                             f'iter_{ITERS}.pth')
     assert osp.isfile(teacher_ckpt), out[-3000:]
@@ -136,13 +125,13 @@ def test_custom_dataset_workflow(project):
 
     # 3. convert it into teacher weights
     teacher = 'pretrained/Teacher_SegFormer_B0_custom.pth'
-    run(['tools/pth_convert.py', teacher_ckpt, teacher], cwd)
+    run(['tools/pth_convert.py', teacher_ckpt, teacher], cwd, capfd)
     converted = torch.load(osp.join(cwd, teacher))
     assert converted['teacher_head.conv_seg.weight'].shape[0] == len(CLASSES)
 
     # 4. train SCTNet-S with SIAM (the config's default teacher path)
     out = run(['tools/train.py', student_cfg, '--cfg-options',
-               'model.backbone.init_cfg=None'] + SCHEDULE, cwd)
+               'model.backbone.init_cfg=None'] + SCHEDULE, cwd, capfd)
     for term in ('decode.loss_ce', 'aux_0.loss_ce', 'siam.loss_sdha_logits',
                  'siam.loss_sdha_feat', 'siam.loss_bfa_stage4',
                  'siam.loss_bfa_stage3'):
@@ -159,7 +148,7 @@ def test_custom_dataset_workflow(project):
             state['state_dict']['auxiliary_head.1.' + k], v, msg=k)
 
     # 5. evaluate
-    out = run(['tools/test.py', student_cfg, ckpt], cwd)
+    out = run(['tools/test.py', student_cfg, ckpt], cwd, capfd)
     miou = re.search(r'mIoU: ([0-9.]+)', out)
     assert miou and 0 <= float(miou.group(1)) <= 100
     rows = [c for c in CLASSES if re.search(rf'\|\s*{c}\s*\|', out)]
@@ -167,7 +156,7 @@ def test_custom_dataset_workflow(project):
 
     # 6. inference on the validation images
     run(['tools/inference.py', 'data/my_dataset/img_dir/val', student_cfg,
-         ckpt, '--out', 'outputs/val'], cwd)
+         ckpt, '--out', 'outputs/val'], cwd, capfd)
     for name in ('val_00000', 'val_00001'):
         img = cv2.imread(
             osp.join(cwd, 'data/my_dataset/img_dir/val', name + '.jpg'))

@@ -346,10 +346,10 @@ def make_ade20k(root: str, n_train: int = 8, n_val: int = 4,
                 size: Tuple[int, int] = (128, 128), seed: int = 0) -> str:
     """ADE20K layout: ``images/{training,validation}/*.jpg`` and
     ``annotations/.../*.png`` with values 1..150 and 0 = other."""
-    return _write_layout(
-        root, (('training', n_train), ('validation', n_val)),
-        lambda split, i: f'ADE_{split[:5] if split == "training" else "val"}'
-        f'_{i:08d}', '.png', ADE20K_ID, 0, size, seed)
+    prefix = dict(training='ADE_train', validation='ADE_val')
+    return _write_layout(root, (('training', n_train), ('validation', n_val)),
+                         lambda split, i: f'{prefix[split]}_{i:08d}', '.png',
+                         ADE20K_ID, 0, size, seed)
 
 
 def make_coco_stuff10k(root: str, n_train: int = 8, n_val: int = 4,

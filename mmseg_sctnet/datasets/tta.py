@@ -4,7 +4,7 @@ MMSegmentation's dataset bases build their ``tta_pipeline`` from the
 original image size; SCTNet tests at a fixed size (Seg50: 1024x512), so the
 multi-scale test has to repeat *the test pipeline's* ``Resize`` at ratios of
 its scale. :class:`ScaleFlipTTA` is that, as one registered transform a
-config names in three lines; it expands to MMCV's ``TestTimeAug``, so
+config names in four lines; it expands to MMCV's ``TestTimeAug``, so
 ``tools/test.py --tta`` and MMSegmentation's own ``test.py --tta`` (which
 reads ``tta_pipeline`` as it is) run the same views.
 """
