@@ -116,6 +116,10 @@ def test_data_options_train_and_test_at_the_generated_size(tmp_path):
     assert generated_settings(root) == dict(n_train=2, n_val=1,
                                             size=[64, 96], seed=3)
     assert data_options(root, size=(128, 256)) == data_options(root)
+    # too small for the models' stride 32: refused, naming the size
+    from mmseg_sctnet.io.errors import ConfigError
+    with pytest.raises(ConfigError, match=r'--size 16 32: .* at least 32x32'):
+        data_options(root, size=(16, 32))
     init_default_scope('mmseg')
     for config in (STUDENT_CFG, TEACHER_CFG):
         cfg = load_config(config)

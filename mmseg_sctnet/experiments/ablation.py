@@ -504,6 +504,7 @@ def run_ablation(out_dir: str,
     starts = [s for s in STARTS if s in starts]
     if not starts:
         raise ConfigError(f'--start must name one of {STARTS}')
+    common = data_options(data_root, batch_size, num_workers, size)
     student_cfg = load_config(student_config)
     load_config(teacher_config)
     if 'pretrained' in starts and student_cfg.model.backbone.get(
@@ -524,7 +525,6 @@ def run_ablation(out_dir: str,
     data = prepare_data(data_root, n_train, n_val, size, data_seed, scenes)
     res['data'] = data
     res['seconds']['data'] = data['seconds']
-    common = data_options(data_root, batch_size, num_workers, size)
     res['schedule'] = dict(
         student_iters=student_iters or student_cfg.train_cfg.max_iters,
         batch_size=batch_size or student_cfg.train_dataloader.batch_size,

@@ -61,6 +61,8 @@ TEACHER_CFG = 'configs/demo/segformer_mit-b0_demo_cityscapes.py'
 STUDENT_CFG = 'configs/demo/sctnet-s_demo_cityscapes.py'
 DEFAULT_DATA_ROOT = 'data/demo_cityscapes'  # what the demo configs read
 STAMP = '.sctnet_demo.json'
+#: the smallest image side the demo teacher and student train on
+MIN_SIZE = 32
 GENERATOR_VERSION = 2  # bump when render_scene changes
 #: loss terms drawn in curves.png (those present in the run)
 CURVE_TERMS = ('loss', 'decode.loss_ce', 'aux_0.loss_ce',
@@ -199,10 +201,14 @@ def _size_options(size: Tuple[int, int]) -> List[str]:
     """:func:`data_options` for images of ``size`` (h, w): nothing at the
     configs' own size. The two demo configs share the dataset base (the
     pipelines read here) and pad to its ``crop_size``."""
+    h, w = size
+    if min(h, w) < MIN_SIZE:
+        raise ConfigError(f'--size {h} {w}: the demo models need images of '
+                          f'at least {MIN_SIZE}x{MIN_SIZE} (their last '
+                          'stages have stride 32)')
     cfg = load_config(osp.join(ROOT, STUDENT_CFG))
     if size == tuple(cfg.crop_size):
         return []
-    h, w = size
     opts = [f'model.data_preprocessor.size=({h},{w})']
     for dl in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         for i, t in enumerate(cfg[dl].dataset.pipeline):
@@ -518,6 +524,7 @@ def run_demo(out_dir: str,
         raise PathError(f'--teacher file not found: {teacher}')
     if n_train < 1 or n_val < 1:
         raise ConfigError('--n-train and --n-val must be at least 1')
+    common = data_options(data_root, batch_size, num_workers, size)
     if amp:  # refused here, before the data, where it cannot run
         amp_optim_wrapper(cuda_available())
     os.makedirs(out_dir, exist_ok=True)
@@ -528,7 +535,6 @@ def run_demo(out_dir: str,
 
     print(f'[{next(step)}/{steps}] data')
     s['data'] = prepare_data(data_root, n_train, n_val, size, seed, scenes)
-    common = data_options(data_root, batch_size, num_workers, size)
     teacher_file = teacher
     if not no_siam and not teacher:
         print(f'[{next(step)}/{steps}] teacher: SegFormer MiT-B0 with '
